@@ -47,9 +47,19 @@ def compare_with_reference(
             rows.append(compare(label, str(np.asarray(value).dtype), jax_dtype))
         elif isinstance(value, Mapping):
             rows += compare_with_reference(compare, value, expected, f"{name}.")
+        elif _has_nan(expected):
+            # NaN marks a missing value: compare where the NaNs are, then the other entries.
+            mask = np.isnan(np.asarray(expected, dtype=float))
+            rows.append(compare(f"{name} NaN positions", np.isnan(np.asarray(value, dtype=float)), mask))
+            rows.append(compare(f"{name} without NaN", np.asarray(value)[~mask], np.asarray(expected)[~mask]))
         else:
             rows.append(compare(name, value, expected))
     return rows
+
+
+def _has_nan(entry: Any) -> bool:
+    arr = np.asarray(entry)
+    return arr.dtype.kind == "f" and bool(np.isnan(arr).any())
 
 
 def creation(key: jax.Array) -> dict[str, Any]:
