@@ -1,0 +1,204 @@
+"""Fashion-MNIST from its four official IDX files: find, verify, download, parse, put on device."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.data import Dataset
+
+#: The official download location (the Fashion-MNIST project's own mirror).
+BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+#: Debian's `dataset-fashion-mnist` package installs the files here.
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: File name and SHA-256 of the *decompressed* bytes: Debian recompresses the .gz files, so only
+#: the content, not the .gz bytes, is the same everywhere.
+FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "val_images": ("t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "val_labels": ("t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}
+
+TEXT_LABELS = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)  # fmt: skip
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, truncated, corrupted or not what it claims to be."""
+
+
+def text_labels(labels: Sequence[int] | jax.Array) -> list[str]:
+    """Class names of Fashion-MNIST labels."""
+    return [TEXT_LABELS[int(i)] for i in np.asarray(labels).ravel()]
+
+
+def cache_dir() -> Path:
+    """The per-user download directory: $XDG_CACHE_HOME/jaxdl/fashion-mnist (~/.cache by default)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxdl" / "fashion-mnist"
+
+
+def search_dirs(root: str | Path | None = None) -> list[Path]:
+    """Where the files are looked for, in order: root, $JAXDL_DATA, the user cache, Debian's directory."""
+    dirs = [Path(root)] if root is not None else []
+    if os.environ.get("JAXDL_DATA"):
+        dirs.append(Path(os.environ["JAXDL_DATA"]))
+    return dirs + [cache_dir(), SYSTEM_DIR]
+
+
+def decompress(path: Path) -> bytes:
+    """The bytes of a .gz file (or of a plain file), with a clear error if the archive is damaged."""
+    raw = path.read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as err:
+        raise DataError(
+            f"{path} is a damaged gzip file ({err}); delete it and run again to download a fresh copy"
+        ) from None
+
+
+def parse_idx(content: bytes, name: str = "IDX data") -> np.ndarray:
+    """Parses the IDX format (magic 0 0 dtype ndim, big-endian int32 dims, then the data)."""
+    if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_DTYPES:
+        raise DataError(f"{name} is not an IDX file (bad magic number {content[:4].hex()})")
+    ndim = content[3]
+    header = 4 + 4 * ndim
+    if len(content) < header:
+        raise DataError(f"{name} is truncated inside its header; delete it and download it again")
+    shape = tuple(int(d) for d in np.frombuffer(content, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[content[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(content) != expected:
+        state = "truncated" if len(content) < expected else "longer than its header says"
+        raise DataError(
+            f"{name} is {state}: {len(content)} bytes where shape {shape} needs {expected}; "
+            "delete it and download it again"
+        )
+    return np.frombuffer(content, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | Path, sha256: str | None = None) -> np.ndarray:
+    """Reads one IDX(.gz) file; with sha256, first checks the decompressed content against it."""
+    path = Path(path)
+    content = decompress(path)
+    if sha256 is not None and hashlib.sha256(content).hexdigest() != sha256:
+        raise DataError(
+            f"{path} does not hold the official Fashion-MNIST content (SHA-256 of the decompressed bytes "
+            f"differs); delete it and run again to download a fresh copy"
+        )
+    return parse_idx(content, str(path))
+
+
+def locate(root: str | Path | None = None) -> Path | None:
+    """The first search directory that holds all four files, or None."""
+    for d in search_dirs(root):
+        if all((d / name).is_file() for name, _ in FILES.values()):
+            return d
+    return None
+
+
+def download(dest: str | Path | None = None, base_url: str = BASE_URL, progress: bool = True) -> Path:
+    """Downloads the missing official files into dest (the user cache by default).
+
+    Each file goes to a temporary name and is renamed only once its decompressed content matches the
+    official checksum, so an interrupted or corrupted download never looks like a valid file.
+    """
+    from tqdm.auto import tqdm
+
+    dest = Path(dest) if dest is not None else cache_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, sha in FILES.values():
+        target = dest / name
+        if target.is_file():
+            continue
+        fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with urllib.request.urlopen(base_url + name, timeout=60) as response, os.fdopen(fd, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            read_idx(tmp, sha)
+            os.replace(tmp, target)
+        except OSError as err:
+            raise DataError(
+                f"could not download {base_url + name} ({err}); check the network, or put the four "
+                f"Fashion-MNIST .gz files in a directory and pass it as root= or set $JAXDL_DATA "
+                f"(on Debian: apt-get install dataset-fashion-mnist)"
+            ) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    return dest
+
+
+def load_arrays(
+    root: str | Path | None = None, download_if_missing: bool = True, verify: bool = True
+) -> dict[str, np.ndarray]:
+    """The four arrays as numpy: train/val images (N, 28, 28) uint8 and labels (N,) uint8."""
+    directory = locate(root)
+    if directory is None:
+        if not download_if_missing:
+            raise DataError(
+                "Fashion-MNIST not found in " + ", ".join(map(str, search_dirs(root)))
+                + "; pass root=, set $JAXDL_DATA, install Debian's dataset-fashion-mnist, or allow the download"
+            )
+        directory = download()
+    arrays = {key: read_idx(directory / name, sha if verify else None) for key, (name, sha) in FILES.items()}
+    for split in ("train", "val"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise DataError(
+                f"{directory}: {split} images {images.shape} and labels {labels.shape} do not pair up "
+                "(expected (N, rows, cols) and (N,)); the files are mixed up or damaged"
+            )
+    return arrays
+
+
+def resize_images(images: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """Bilinear resize of a uint8 image stack (N, H, W), kept uint8 as torchvision's Resize keeps PIL images."""
+    out = jax.image.resize(images.astype(jnp.float32), (images.shape[0], *size), method="linear")
+    return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+
+
+def load(
+    root: str | Path | None = None,
+    resize: tuple[int, int] | None = None,
+    download_if_missing: bool = True,
+    verify: bool = True,
+) -> Dataset:
+    """Fashion-MNIST on device: uint8 images (N, H, W) and int32 labels; the test set is the validation set."""
+    a = load_arrays(root, download_if_missing, verify)
+    X_train, X_val = jnp.asarray(a["train_images"]), jnp.asarray(a["val_images"])
+    if resize is not None:
+        X_train, X_val = resize_images(X_train, tuple(resize)), resize_images(X_val, tuple(resize))
+    return Dataset(X_train, jnp.asarray(a["train_labels"], jnp.int32), X_val, jnp.asarray(a["val_labels"], jnp.int32))
+
+
+def scale(images: jax.Array) -> jax.Array:
+    """uint8 pixels to float32 in [0, 1] (done inside the compiled step, so data stays uint8 on device)."""
+    return images.astype(jnp.float32) / 255.0
+
+
+if __name__ == "__main__":
+    # `python -m jaxdl.fashion_mnist`: make sure the data is present and valid (downloads if needed).
+    arrays = load_arrays()
+    print(f"Fashion-MNIST ok in {locate()}: " + ", ".join(f"{k} {v.shape}" for k, v in arrays.items()))

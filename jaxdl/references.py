@@ -1,0 +1,182 @@
+"""Stored PyTorch reference numbers: reading, writing, and comparing jaxdl's numbers with them."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+#: Where the committed reference files live (``experiments/reference`` in the repo).
+REFERENCE_DIR = Path(
+    os.environ.get("JAXDL_REFERENCE_DIR", Path(__file__).resolve().parents[1] / "experiments" / "reference")
+)
+
+# Keys whose values change from run to run (dates, wall times); ignored when deciding
+# whether a regenerated file says anything new.
+VOLATILE_KEYS = frozenset({"date", "timing"})
+
+
+class ReferenceError(RuntimeError):
+    """A reference file is missing or malformed."""
+
+
+def load(name: str, directory: Path | str | None = None) -> dict[str, Any]:
+    """Reads the reference file ``<directory>/<name>.json`` and returns its ``data`` section."""
+    path = Path(directory or REFERENCE_DIR) / f"{name}.json"
+    if not path.exists():
+        raise ReferenceError(
+            f"no reference file {path}; regenerate the references with "
+            "`python -m experiments.reference` (needs torch==2.13.0)"
+        )
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ReferenceError(f"reference file {path} is not valid JSON ({err}); regenerate it") from err
+    if not isinstance(payload, dict) or "meta" not in payload or "data" not in payload:
+        raise ReferenceError(f"reference file {path} lacks its 'meta' or 'data' section; regenerate it")
+    return payload["data"]
+
+
+def load_meta(name: str, directory: Path | str | None = None) -> dict[str, Any]:
+    """Reads the ``meta`` section (torch version, date, command) of a reference file."""
+    path = Path(directory or REFERENCE_DIR) / f"{name}.json"
+    return json.loads(path.read_text())["meta"]
+
+
+def _strip_volatile(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_volatile(v) for k, v in obj.items() if k not in VOLATILE_KEYS}
+    if isinstance(obj, list):
+        return [_strip_volatile(v) for v in obj]
+    return obj
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Turns arrays and numpy scalars into lists and Python numbers, exactly (float32 -> float64 is exact)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return arr.tolist() if arr.ndim else arr.item()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def save(path: Path | str, data: dict[str, Any], meta: dict[str, Any]) -> bool:
+    """Writes a reference file atomically; returns False (and leaves the file alone) if nothing but
+    volatile fields (date, timing) would change, so regenerating on the same machine is a no-op."""
+    path = Path(path)
+    meta = {"date": _dt.date.today().isoformat(), **meta}
+    payload = {"meta": to_jsonable(meta), "data": to_jsonable(data)}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = None
+        if old is not None and _strip_volatile(old) == _strip_volatile(json.loads(json.dumps(payload))):
+            return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1, sort_keys=True, allow_nan=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One line of a comparison table: a jaxdl number beside its PyTorch reference."""
+
+    quantity: str
+    jaxdl: str
+    reference: str
+    difference: float
+    tolerance: str
+    passed: bool
+
+
+def _show(x: Any) -> str:
+    arr = np.asarray(x)
+    if arr.dtype.kind in "USO":
+        return str(x)
+    if arr.size == 1:
+        v = arr.item()
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+    if arr.size <= 4:
+        return np.array2string(arr.ravel(), precision=5, separator=", ")
+    return f"{arr.dtype}{list(arr.shape)} |x|={np.linalg.norm(arr.astype(np.float64).ravel()):.6g}"
+
+
+def compare(
+    quantity: str, ours: Any, reference: Any, *, rtol: float = 0.0, atol: float = 0.0
+) -> Comparison:
+    """Compares numbers elementwise: passes when shapes agree and |ours - ref| <= atol + rtol * |ref|
+    everywhere. With rtol = atol = 0 the check is exact."""
+    a = np.asarray(ours)
+    b = np.asarray(reference)
+    if a.dtype.kind in "USO" or b.dtype.kind in "USO":
+        ok = a.shape == b.shape and bool(np.all(a == b))
+        return Comparison(quantity, _show(ours), _show(reference), 0.0 if ok else float("nan"), "exact", ok)
+    if a.shape != b.shape:
+        return Comparison(
+            quantity, f"shape {list(a.shape)}", f"shape {list(b.shape)}", float("nan"), "same shape", False
+        )
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    both_nan = np.isnan(a64) & np.isnan(b64)
+    same_inf = np.isinf(a64) & (a64 == b64)
+    diff = np.where(both_nan | same_inf, 0.0, np.abs(a64 - b64))
+    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(same_inf, 0.0, b64))))
+    ok &= bool(np.all(np.isnan(a64) == np.isnan(b64)))
+    diff = np.nan_to_num(diff, nan=np.inf)
+    tol = "exact" if rtol == 0 and atol == 0 else ", ".join(
+        s for s in (f"rtol={rtol:g}" if rtol else "", f"atol={atol:g}" if atol else "") if s
+    )
+    return Comparison(
+        quantity, _show(a), _show(b), float(diff.max()) if diff.size else 0.0, tol, ok
+    )
+
+
+def within(quantity: str, value: float, low: float, high: float, reference: str | None = None) -> Comparison:
+    """Checks that a measured value lies in the band [low, high] (e.g. the spread of PyTorch seeds)."""
+    value = float(value)
+    centre = (low + high) / 2
+    return Comparison(
+        quantity,
+        f"{value:.6g}",
+        reference or f"{centre:.6g}",
+        abs(value - centre),
+        f"in [{low:.4g}, {high:.4g}]",
+        bool(low <= value <= high),
+    )
+
+
+def format_table(comparisons: Iterable[Comparison], markdown: bool = False) -> str:
+    """Renders comparisons as a table: quantity, jaxdl, PyTorch, difference, tolerance, pass/fail."""
+    header = ("quantity", "jaxdl", "PyTorch", "difference", "tolerance", "result")
+    rows = [
+        (c.quantity, c.jaxdl, c.reference, f"{c.difference:.3g}", c.tolerance, "pass" if c.passed else "FAIL")
+        for c in comparisons
+    ]
+    if markdown:
+        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(esc(s) for s in row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])

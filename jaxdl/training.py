@@ -1,0 +1,253 @@
+"""Training: a jit-compiled update step, a whole epoch in one lax.scan, and `fit` with its history."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdl.data import Dataset, batch_indices, check_batching
+from jaxdl.fashion_mnist import scale
+from jaxdl.losses import correct
+
+Apply = Callable[[Any, jax.Array], jax.Array]
+Loss = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
+Metric = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class History:
+    """What `fit` measured: the loss of every step, validation loss and metric after every epoch."""
+
+    train_loss: np.ndarray  # (epochs * num_batches,)
+    val_loss: np.ndarray  # (epochs,)
+    val_metric: np.ndarray  # (epochs,), accuracy for classifiers; empty when no metric
+    num_batches: int
+    compile_seconds: float = 0.0
+    train_seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.val_loss)
+
+    def epoch_train_loss(self) -> np.ndarray:
+        """Mean training loss of each epoch's steps."""
+        return self.train_loss.reshape(-1, self.num_batches).mean(axis=1)
+
+
+def default_preprocess(X: jax.Array) -> jax.Array:
+    """uint8 images to float32 in [0, 1]; anything else unchanged."""
+    return scale(X) if X.dtype == jnp.uint8 else X
+
+
+def make_objective(apply: Apply, loss: Loss, preprocess: Callable = default_preprocess) -> Callable:
+    """The training objective: mean loss over the unmasked examples of a minibatch."""
+
+    def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+        per_example = loss(apply(params, preprocess(X)), y).reshape(mask.shape)
+        return jnp.where(mask > 0, per_example, 0.0).sum() / mask.sum()
+
+    return objective
+
+
+def make_update(objective: Callable, optimizer: optax.GradientTransformation) -> Callable:
+    """One minibatch step: (params, opt_state, X, y, mask) -> (params, opt_state, loss). Pure, not jitted."""
+
+    def update(params: Any, opt_state: Any, X: jax.Array, y: jax.Array, mask: jax.Array):
+        value, grads = jax.value_and_grad(objective)(params, X, y, mask)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return update
+
+
+def make_train_step(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
+                    preprocess: Callable = default_preprocess) -> Callable:
+    """The jitted minibatch step, for Python loops over batches."""
+    return jax.jit(make_update(make_objective(apply, loss, preprocess), optimizer))
+
+
+def make_train_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
+                     preprocess: Callable = default_preprocess) -> Callable:
+    """A whole epoch as one compiled call: lax.scan of the step over a minibatch plan (idx, mask).
+
+    (params, opt_state, X, y, idx, mask) -> (params, opt_state, per-step losses). The data stays on
+    device; each step gathers its rows.
+    """
+    update = make_update(make_objective(apply, loss, preprocess), optimizer)
+
+    def epoch(params, opt_state, X, y, idx, mask):
+        def body(carry, batch):
+            rows, m = batch
+            params, opt_state, value = update(*carry, X[rows], y[rows], m)
+            return (params, opt_state), value
+
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (idx, mask))
+        return params, opt_state, losses
+
+    return jax.jit(epoch)
+
+
+def make_evaluate(apply: Apply, loss: Loss, metric: Metric | None = correct,
+                  preprocess: Callable = default_preprocess) -> Callable:
+    """Jitted (params, X, y) -> (mean loss, mean metric) over a whole set."""
+
+    def evaluate(params, X, y):
+        y_hat = apply(params, preprocess(X))
+        value = loss(y_hat, y).mean()
+        return value, (metric(y_hat, y).mean() if metric is not None else jnp.nan)
+
+    return jax.jit(evaluate)
+
+
+def check_inputs(apply: Apply, params: Any, data: Dataset) -> None:
+    """Raises a ValueError naming the problem when data and model do not fit together."""
+    for split in ("train", "val"):
+        X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
+        if X.shape[0] == 0:
+            raise ValueError(f"the {split} set is empty (0 examples); load or generate some data first")
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"X_{split} has {X.shape[0]} examples but y_{split} has {y.shape[0]}; they must pair up"
+            )
+    try:
+        out = jax.eval_shape(apply, params, default_preprocess(data.X_train[:1]))
+    except (TypeError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise ValueError(
+            f"the model cannot take inputs of shape {tuple(data.X_train.shape[1:])} with these parameters "
+            f"({first_line}); check the number of inputs the parameters were initialised for"
+        ) from None
+    num_outputs = int(np.prod(out.shape[1:]))
+    for split in ("train", "val"):
+        y = np.asarray(getattr(data, f"y_{split}"))
+        if np.issubdtype(y.dtype, np.integer):
+            bad = (y < 0) | (y >= num_outputs)
+            if bad.any():
+                raise ValueError(
+                    f"y_{split} has label {int(y[bad][0])}, outside the range [0, {num_outputs}) of a model "
+                    f"with {num_outputs} outputs; check the labels or the model's number of outputs"
+                )
+        elif int(np.prod(y.shape[1:])) != num_outputs:
+            raise ValueError(
+                f"y_{split} has {int(np.prod(y.shape[1:]))} values per example but the model gives "
+                f"{num_outputs}; reshape the targets to (N, {num_outputs})"
+            )
+
+
+def _first_non_finite(losses: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~np.isfinite(losses))
+    return int(bad[0]) if bad.size else None
+
+
+def fit(
+    apply: Apply,
+    loss: Loss,
+    params: Any,
+    data: Dataset,
+    optimizer: optax.GradientTransformation,
+    *,
+    key: jax.Array,
+    epochs: int,
+    batch_size: int,
+    metric: Metric | None = correct,
+    preprocess: Callable = default_preprocess,
+    loop: Literal["scan", "python"] = "scan",
+    progress: bool = True,
+    plot: Literal["live"] | str | Path | None = None,
+) -> tuple[Any, History]:
+    """Trains for `epochs` epochs of shuffled minibatches and returns (params, history).
+
+    loop="scan" compiles each whole epoch into one call; loop="python" runs the same jitted step in
+    a Python loop over the same batches (the teaching version; same numbers, slower). The epoch keys
+    come from `key`, so the same key gives the same run. plot="live" redraws d2l's training plot in a
+    notebook after every epoch; a path saves it there as a PNG at the end.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if loop not in ("scan", "python"):
+        raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
+    n = data.X_train.shape[0]
+    check_batching(n, batch_size)
+    check_inputs(apply, params, data)
+
+    opt_state = optimizer.init(params)
+    plan = jax.jit(batch_indices, static_argnums=(1, 2))
+    idx, mask = plan(key, n, batch_size)
+    evaluate = make_evaluate(apply, loss, metric, preprocess)
+
+    start = time.perf_counter()
+    if loop == "scan":
+        run_epoch = make_train_epoch(apply, loss, optimizer, preprocess).lower(
+            params, opt_state, data.X_train, data.y_train, idx, mask).compile()
+    else:
+        step = make_train_step(apply, loss, optimizer, preprocess).lower(
+            params, opt_state, data.X_train[idx[0]], data.y_train[idx[0]], mask[0]).compile()
+
+        def run_epoch(params, opt_state, X, y, idx, mask):
+            losses = []
+            for rows, m in zip(idx, mask):
+                params, opt_state, value = step(params, opt_state, X[rows], y[rows], m)
+                losses.append(value)
+            return params, opt_state, jnp.stack(losses)
+
+    compile_seconds = time.perf_counter() - start
+
+    train_losses, val_losses, val_metrics = [], [], []
+    train_seconds = 0.0
+    live = None
+    if plot == "live":
+        from jaxdl.plotting import LivePlot
+
+        live = LivePlot()
+
+    def history() -> History:
+        return History(np.concatenate(train_losses) if train_losses else np.zeros(0, np.float32),
+                       np.array(val_losses), np.array(val_metrics if metric is not None else []),
+                       idx.shape[0], compile_seconds, train_seconds)
+
+    epoch_keys = jax.random.split(key, max(epochs, 1))
+    bar = tqdm(range(epochs), desc="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        idx, mask = plan(epoch_keys[epoch], n, batch_size)
+        t0 = time.perf_counter()
+        params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
+        losses = np.asarray(losses)  # waits for the epoch to finish
+        train_seconds += time.perf_counter() - t0
+        bad = _first_non_finite(losses)
+        if bad is not None:
+            bar.close()
+            raise TrainingDiverged(
+                f"the training loss became {losses[bad]} at epoch {epoch + 1}, step {bad + 1} of "
+                f"{len(losses)}; lower the learning rate or check the data for NaN/inf values"
+            )
+        train_losses.append(losses)
+        val_loss, val_metric = (float(v) for v in evaluate(params, data.X_val, data.y_val))
+        val_losses.append(val_loss)
+        val_metrics.append(val_metric)
+        postfix = {"loss": f"{losses.mean():.4f}", "val_loss": f"{val_loss:.4f}"}
+        if metric is not None:
+            postfix["val_acc"] = f"{val_metric:.4f}"
+        bar.set_postfix(postfix)
+        if live is not None:
+            live(history())
+    bar.close()
+
+    result = history()
+    if plot is not None and plot != "live":
+        from jaxdl.plotting import save_history_plot
+
+        save_history_plot(result, plot)
+    return params, result
