@@ -1,0 +1,151 @@
+"""The Fashion-MNIST loader: IDX parsing, search order, checksums, damaged files, downloads."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxdl import fashion_mnist
+from jaxdl.fashion_mnist import FILES, DataError
+from tests.conftest import write_idx
+
+
+def test_parse_idx_reads_shape_and_values(tmp_path):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    for compress in (True, False):
+        path = write_idx(tmp_path / f"x{compress}.idx", array, compress)
+        np.testing.assert_array_equal(fashion_mnist.read_idx(path), array)
+
+
+def test_truncated_file_is_refused_with_its_name(tmp_path):
+    path = write_idx(tmp_path / "x.gz", np.zeros((4, 28, 28), np.uint8), compress=False)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match=r"x\.gz is truncated.*download it again"):
+        fashion_mnist.read_idx(path)
+
+
+def test_truncated_gzip_is_refused_with_its_name(tmp_path):
+    path = write_idx(tmp_path / "x.gz", np.zeros((4, 28, 28), np.uint8))
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DataError, match=r"x\.gz is a damaged gzip file"):
+        fashion_mnist.read_idx(path)
+
+
+def test_corrupted_bytes_fail_the_checksum(tmp_path):
+    array = np.zeros((4, 28, 28), np.uint8)
+    sha = hashlib.sha256(gzip.decompress(write_idx(tmp_path / "ok.gz", array).read_bytes())).hexdigest()
+    fashion_mnist.read_idx(tmp_path / "ok.gz", sha)  # the intact file passes
+    array[1, 2, 3] = 7
+    bad = write_idx(tmp_path / "bad.gz", array)
+    with pytest.raises(DataError, match=r"bad\.gz does not hold the official Fashion-MNIST content"):
+        fashion_mnist.read_idx(bad, sha)
+
+
+def test_not_an_idx_file_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, not an image file")
+    with pytest.raises(DataError, match="not an IDX file"):
+        fashion_mnist.read_idx(path)
+
+
+def test_explicit_root_comes_first(tiny_fashion_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("JAXDL_DATA", str(tmp_path / "elsewhere"))
+    assert fashion_mnist.locate(tiny_fashion_dir) == tiny_fashion_dir
+    ds = fashion_mnist.load(tiny_fashion_dir, verify=False)
+    assert ds.X_train.shape == (12, 28, 28) and ds.X_train.dtype == np.uint8
+    assert ds.y_val.shape == (5,) and ds.y_val.dtype == np.int32
+
+
+def test_environment_variable_before_cache_and_system(tiny_fashion_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("JAXDL_DATA", str(tiny_fashion_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    dirs = fashion_mnist.search_dirs()
+    assert dirs[0] == tiny_fashion_dir and dirs[1] == tmp_path / "cache" / "jaxdl" / "fashion-mnist"
+    assert dirs[2] == fashion_mnist.SYSTEM_DIR
+    assert fashion_mnist.locate() == tiny_fashion_dir
+
+
+def test_small_files_fail_verification_against_official_checksums(tiny_fashion_dir):
+    with pytest.raises(DataError, match="does not hold the official Fashion-MNIST content"):
+        fashion_mnist.load(tiny_fashion_dir)
+
+
+def test_mismatched_image_and_label_counts_are_refused(tiny_fashion_dir):
+    write_idx(tiny_fashion_dir / FILES["train_labels"][0], np.zeros(11, np.uint8))
+    with pytest.raises(DataError, match=r"train images \(12, 28, 28\) and labels \(11,\) do not pair up"):
+        fashion_mnist.load(tiny_fashion_dir, verify=False)
+
+
+def test_resize_keeps_uint8_and_range(tiny_fashion_dir):
+    ds = fashion_mnist.load(tiny_fashion_dir, resize=(32, 32), verify=False)
+    assert ds.X_train.shape == (12, 32, 32) and ds.X_train.dtype == np.uint8
+    constant = fashion_mnist.resize_images(np.full((1, 28, 28), 200, np.uint8), (32, 32))
+    assert int(constant.min()) == int(constant.max()) == 200
+
+
+def test_text_labels():
+    assert fashion_mnist.text_labels([0, 9, 5]) == ["t-shirt", "ankle boot", "sandal"]
+
+
+@pytest.fixture
+def file_server(tiny_fashion_dir):
+    """A local HTTP server (loopback only) serving a directory, standing in for the official mirror."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tiny_fashion_dir))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def _checksums_of(directory: Path) -> dict:
+    return {
+        key: (name, hashlib.sha256(gzip.decompress((directory / name).read_bytes())).hexdigest())
+        for key, (name, _) in FILES.items()
+    }
+
+
+def test_download_verifies_then_renames(file_server, tiny_fashion_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_mnist, "FILES", _checksums_of(tiny_fashion_dir))
+    dest = fashion_mnist.download(tmp_path / "cache", base_url=file_server, progress=False)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(name for name, _ in FILES.values())
+    assert fashion_mnist.load(dest).X_train.shape == (12, 28, 28)
+
+
+def test_download_of_corrupted_content_leaves_no_file(file_server, tiny_fashion_dir, tmp_path, monkeypatch):
+    sums = _checksums_of(tiny_fashion_dir)
+    name, _ = sums["train_images"]
+    sums["train_images"] = (name, "0" * 64)
+    monkeypatch.setattr(fashion_mnist, "FILES", sums)
+    dest = tmp_path / "cache"
+    with pytest.raises(DataError, match=name):
+        fashion_mnist.download(dest, base_url=file_server, progress=False)
+    assert not (dest / name).exists()
+    assert not any(p.name.endswith(".part") for p in dest.iterdir())
+
+
+def test_unreachable_server_gives_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "none")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("JAXDL_DATA", raising=False)
+    with pytest.raises(DataError, match="could not download .*dataset-fashion-mnist"):
+        fashion_mnist.download(base_url="http://127.0.0.1:9/", progress=False)
+    with pytest.raises(DataError, match="Fashion-MNIST not found"):
+        fashion_mnist.load_arrays(download_if_missing=False)
+
+
+@pytest.mark.slow
+def test_real_files_have_official_content_and_shapes(fashion):
+    assert fashion.X_train.shape == (60000, 28, 28) and fashion.X_val.shape == (10000, 28, 28)
+    assert fashion.X_train.dtype == np.uint8
+    counts = np.bincount(np.asarray(fashion.y_train), minlength=10)
+    np.testing.assert_array_equal(counts, np.full(10, 6000))
+    np.testing.assert_array_equal(np.bincount(np.asarray(fashion.y_val), minlength=10), np.full(10, 1000))

@@ -1,0 +1,166 @@
+"""fit: SGD by hand equals optax, the scan epoch equals the Python loop, determinism, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdl import data, losses, models, optimizers, training
+from jaxdl.data import Dataset
+
+LINREG = dict(apply=models.linreg_apply, loss=losses.squared_loss)
+
+
+def _fit_linreg(optimizer=None, key=2, loop="scan", epochs=3, **kw):
+    ds = data.synthetic_regression(jax.random.key(0))
+    params = models.linreg_init(jax.random.key(1), 2)
+    return training.fit(**LINREG, params=params, data=ds, optimizer=optimizer or optimizers.sgd(0.03),
+                        key=jax.random.key(key), epochs=epochs, batch_size=32, metric=None, progress=False,
+                        loop=loop, **kw)
+
+
+def _tiny_classification(n=40, labels=None):
+    X = jax.random.randint(jax.random.key(0), (n, 4, 4), 0, 256).astype(jnp.uint8)
+    y = jnp.arange(n) % 3 if labels is None else jnp.asarray(labels)
+    return Dataset(X, y, X[:10], y[:10])
+
+
+def test_sgd_update_is_params_minus_lr_times_grads():
+    params = {"W": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+    grads = {"W": jnp.array([0.5, -1.0]), "b": jnp.array(2.0)}
+    new = optimizers.sgd_update(params, grads, 0.1)
+    np.testing.assert_allclose(new["W"], [0.95, 2.1], rtol=1e-7)
+    np.testing.assert_allclose(new["b"], 2.8, rtol=1e-7)
+
+
+def test_hand_written_sgd_equals_optax_sgd():
+    p_hand, h_hand = _fit_linreg(optimizers.sgd(0.03))
+    p_optax, h_optax = _fit_linreg(optimizers.optax_sgd(0.03))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), p_hand, p_optax)
+    np.testing.assert_allclose(h_hand.train_loss, h_optax.train_loss, rtol=1e-6)
+
+
+def test_linear_regression_recovers_w_and_b():
+    params, history = _fit_linreg()
+    np.testing.assert_allclose(params["W"].ravel(), [2.0, -3.4], atol=0.3)
+    assert history.val_loss[-1] < history.val_loss[0] < 10
+
+
+def test_scan_epoch_equals_python_loop():
+    p_scan, h_scan = _fit_linreg(loop="scan")
+    p_loop, h_loop = _fit_linreg(loop="python")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), p_scan, p_loop)
+    np.testing.assert_allclose(h_scan.train_loss, h_loop.train_loss, rtol=1e-5)
+    np.testing.assert_allclose(h_scan.val_loss, h_loop.val_loss, rtol=1e-5)
+
+
+def test_same_key_same_numbers_other_key_other_numbers():
+    a, b, c = _fit_linreg(key=5), _fit_linreg(key=5), _fit_linreg(key=6)
+    np.testing.assert_array_equal(a[1].train_loss, b[1].train_loss)
+    np.testing.assert_array_equal(a[0]["W"], b[0]["W"])
+    assert not np.array_equal(a[1].train_loss, c[1].train_loss)
+
+
+def test_history_records_every_step_and_epoch(tmp_path):
+    _, history = _fit_linreg(epochs=2, plot=tmp_path / "plot.png")
+    assert history.num_batches == 32 and history.train_loss.shape == (64,)
+    assert history.val_loss.shape == (2,) and history.epoch_train_loss().shape == (2,)
+    assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_partial_last_batch_averages_only_its_real_examples():
+    objective = training.make_objective(models.linreg_apply, losses.squared_loss)
+    params = {"W": jnp.zeros((1, 1)), "b": jnp.zeros(1)}
+    X, y = jnp.zeros((4, 1)), jnp.array([[2.0], [4.0], [100.0], [100.0]])
+    assert float(objective(params, X, y, jnp.array([1.0, 1.0, 0.0, 0.0]))) == pytest.approx((2 + 8) / 2)
+
+
+def test_classification_fit_tracks_accuracy():
+    ds = _tiny_classification()
+    params = models.softmax_init(jax.random.key(0), 16, 3)
+    _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1),
+                              key=jax.random.key(1), epochs=2, batch_size=8, progress=False)
+    assert history.val_metric.shape == (2,) and 0 <= history.val_metric.min() <= history.val_metric.max() <= 1
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -0.1, 0.0, "fast"])
+def test_bad_learning_rate_is_refused(lr):
+    for make in (optimizers.sgd, optimizers.optax_sgd):
+        with pytest.raises(ValueError, match="learning rate must be"):
+            make(lr)
+
+
+def test_wrong_input_shape_is_explained():
+    ds = data.synthetic_regression(jax.random.key(0))
+    params = models.linreg_init(jax.random.key(1), 3)
+    with pytest.raises(ValueError, match=r"cannot take inputs of shape \(2,\).*number of inputs"):
+        training.fit(**LINREG, params=params, data=ds, optimizer=optimizers.sgd(0.03), key=jax.random.key(0),
+                     epochs=1, batch_size=32, metric=None, progress=False)
+
+
+def test_label_outside_class_range_is_explained():
+    ds = _tiny_classification(labels=[0, 1, 2, 3] * 10)
+    params = models.softmax_init(jax.random.key(0), 16, 3)
+    with pytest.raises(ValueError, match=r"label 3, outside the range \[0, 3\)"):
+        training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1),
+                     key=jax.random.key(1), epochs=1, batch_size=8, progress=False)
+
+
+def test_mismatched_example_counts_are_explained():
+    ds = data.synthetic_regression(jax.random.key(0))
+    ds = ds._replace(y_train=ds.y_train[:-1])
+    with pytest.raises(ValueError, match="X_train has 1000 examples but y_train has 999"):
+        training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
+                     optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
+                     metric=None, progress=False)
+
+
+def test_regression_target_width_is_checked():
+    ds = data.synthetic_regression(jax.random.key(0))
+    ds = ds._replace(y_train=jnp.tile(ds.y_train, (1, 2)))
+    with pytest.raises(ValueError, match=r"y_train has 2 values per example but the model gives 1"):
+        training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
+                     optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
+                     metric=None, progress=False)
+
+
+def test_empty_dataset_is_explained():
+    ds = data.synthetic_regression(jax.random.key(0), num_train=0)
+    with pytest.raises(ValueError, match="empty"):
+        training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
+                     optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
+                     metric=None, progress=False)
+
+
+@pytest.mark.parametrize("epochs", [-1, 1.5])
+def test_bad_epoch_count_is_explained(epochs):
+    with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+        _fit_linreg(epochs=epochs)
+
+
+@pytest.mark.parametrize("loop", ["scan", "python"])
+def test_divergence_stops_with_epoch_and_step(loop):
+    # With E[x x^T] ~ I, lr 3.8 scales the error by ~|1 - 3.8| = 2.8 a step: the squared loss passes
+    # float32's 3.4e38 after ~42 steps, in epoch 2 (32 steps an epoch).
+    with pytest.raises(training.TrainingDiverged, match=r"became (nan|inf) at epoch 2, step \d+ of 32; lower the learning rate"):
+        _fit_linreg(optimizers.sgd(3.8), loop=loop, epochs=3)
+
+
+def test_zero_epochs_returns_initial_params():
+    params, history = _fit_linreg(epochs=0)
+    np.testing.assert_array_equal(params["W"], models.linreg_init(jax.random.key(1), 2)["W"])
+    assert history.epochs == 0 and history.train_loss.size == 0
+    assert math.isfinite(history.compile_seconds)
+
+
+def test_nan_in_the_data_stops_in_the_first_epoch():
+    ds = data.synthetic_regression(jax.random.key(0))
+    ds = ds._replace(y_train=ds.y_train.at[7].set(jnp.nan))
+    with pytest.raises(training.TrainingDiverged, match=r"became nan at epoch 1, step \d+ of 32.*NaN/inf"):
+        training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
+                     optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
+                     metric=None, progress=False)
