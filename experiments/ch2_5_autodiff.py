@@ -94,6 +94,7 @@ def jit_error() -> str:
     return "no error"
 
 
+@jax.jit
 def second_derivatives() -> dict[str, Any]:
     """Second derivatives by nesting: grad of grad for scalar functions, jax.hessian for a vector input."""
     xs = jnp.linspace(-2.0, 2.0, 9)
