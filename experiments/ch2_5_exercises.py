@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -28,12 +29,14 @@ def objective(W: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.sum(jnp.tanh(W @ x))
 
 
+@jax.jit
 def objective_grad(W: jax.Array, x: jax.Array) -> jax.Array:
     """The gradient in x written by hand: W^T (1 - tanh(W x)^2)."""
     t = jnp.tanh(W @ x)
     return W.T @ (1 - t**2)
 
 
+@jax.jit
 def objective_hessian(W: jax.Array, x: jax.Array) -> jax.Array:
     """The Hessian in x written by hand: W^T diag(-2 t (1 - t^2)) W with t = tanh(W x)."""
     t = jnp.tanh(W @ x)
@@ -68,6 +71,7 @@ DERIVATIVES: dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]] =
 }
 
 
+@partial(jax.jit, static_argnums=1)  # one compilation per size instead of one per eager operation
 def random_problem(key: jax.Array, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """W (n x n, scaled so tanh does not saturate), a point x and a direction v."""
     kw, kx, kv = jax.random.split(key, 3)
@@ -127,6 +131,7 @@ def control_flow_numpy(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(negative, np.float32(100) * b, b), np.where(negative, np.float32(100) * slope, slope)
 
 
+@partial(jax.jit, static_argnums=1)
 def draw_a(key: jax.Array, n: int) -> jax.Array:
     """n values of a with random sign and magnitude log-uniform in [1e-8, 1e4] (never 0, where f loops forever)."""
     k_sign, k_exp = jax.random.split(key)
