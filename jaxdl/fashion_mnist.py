@@ -193,6 +193,22 @@ def load(
     return Dataset(X_train, jnp.asarray(a["train_labels"], jnp.int32), X_val, jnp.asarray(a["val_labels"], jnp.int32))
 
 
+def load_tfds(data_dir: str | Path | None = None) -> Dataset:
+    """Fashion-MNIST through tensorflow-datasets (the optional `tfds` extra), in TFDS's example order."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise DataError(
+            "load_tfds needs tensorflow-datasets: pip install 'jaxdl[tfds]' (or use load(), which reads "
+            "the IDX files with numpy and needs nothing more)"
+        ) from None
+    train, test = tfds.as_numpy(tfds.load("fashion_mnist", split=["train", "test"], batch_size=-1, data_dir=data_dir))
+    return Dataset(
+        jnp.asarray(train["image"][..., 0]), jnp.asarray(train["label"], jnp.int32),
+        jnp.asarray(test["image"][..., 0]), jnp.asarray(test["label"], jnp.int32),
+    )
+
+
 def scale(images: jax.Array) -> jax.Array:
     """uint8 pixels to float32 in [0, 1] (done inside the compiled step, so data stays uint8 on device)."""
     return images.astype(jnp.float32) / 255.0

@@ -73,8 +73,14 @@ def make_update(objective: Callable, optimizer: optax.GradientTransformation) ->
 
 def make_train_step(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
                     preprocess: Callable = default_preprocess) -> Callable:
-    """The jitted minibatch step, for Python loops over batches."""
-    return jax.jit(make_update(make_objective(apply, loss, preprocess), optimizer))
+    """The jitted minibatch step for Python loops: (params, opt_state, X, y, rows, mask) -> (params,
+    opt_state, loss), gathering the batch's rows on device."""
+    update = make_update(make_objective(apply, loss, preprocess), optimizer)
+
+    def step(params, opt_state, X, y, rows, mask):
+        return update(params, opt_state, X[rows], y[rows], mask)
+
+    return jax.jit(step)
 
 
 def make_train_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
@@ -194,12 +200,12 @@ def fit(
             params, opt_state, data.X_train, data.y_train, idx, mask).compile()
     else:
         step = make_train_step(apply, loss, optimizer, preprocess).lower(
-            params, opt_state, data.X_train[idx[0]], data.y_train[idx[0]], mask[0]).compile()
+            params, opt_state, data.X_train, data.y_train, idx[0], mask[0]).compile()
 
         def run_epoch(params, opt_state, X, y, idx, mask):
             losses = []
-            for rows, m in zip(idx, mask):
-                params, opt_state, value = step(params, opt_state, X[rows], y[rows], m)
+            for rows, m in zip(np.asarray(idx), np.asarray(mask)):
+                params, opt_state, value = step(params, opt_state, X, y, rows, m)
                 losses.append(value)
             return params, opt_state, jnp.stack(losses)
 

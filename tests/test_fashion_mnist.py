@@ -90,6 +90,16 @@ def test_resize_keeps_uint8_and_range(tiny_fashion_dir):
     assert int(constant.min()) == int(constant.max()) == 200
 
 
+def test_tfds_loader_explains_the_missing_extra():
+    try:
+        import tensorflow_datasets  # noqa: F401
+    except ImportError:
+        with pytest.raises(DataError, match=r"pip install 'jaxdl\[tfds\]'"):
+            fashion_mnist.load_tfds()
+    else:
+        pytest.skip("tensorflow-datasets is installed; the missing-extra message cannot be shown")
+
+
 def test_text_labels():
     assert fashion_mnist.text_labels([0, 9, 5]) == ["t-shirt", "ankle boot", "sandal"]
 

@@ -1,0 +1,42 @@
+# The two commands of the README: `make experiments` and `make test`. Both create .venv, install
+# jaxdl with its dev extra, and make sure Fashion-MNIST is present before they run.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+PYTEST_ARGS ?=
+
+.PHONY: experiments test data benchmark references clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian's package where we can use apt as root; elsewhere the loader downloads the official files.
+data: $(INSTALLED)
+	@if [ ! -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's dataset-fashion-mnist"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+	$(PY) -m jaxdl.fashion_mnist
+
+experiments: data
+	$(PY) -m experiments all
+
+test: data
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmark: data
+	$(PY) -m experiments.benchmark
+
+# Regenerates the committed PyTorch reference files (the CPU build of torch; never a plain `pip install torch`).
+references: data
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m experiments.reference
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,175 @@
+"""The experiment runner: `python -m experiments [list | run ID ... | all]`.
+
+`list` shows every experiment, `run 4.4` runs one (or several), `all` runs every one and writes
+runs/<timestamp>/report.md and report.html. The exit status is non-zero if any comparison with the
+PyTorch references fails or any experiment raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import os
+import pkgutil
+import platform
+import re
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import experiments
+from experiments.common import Result, execute
+from jaxdl.references import format_table
+
+_MODULE = re.compile(r"ch(\d+)_(\d+)_\w+")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One runnable experiment module and the id a user types for it ("4.4", "4.4-exercises")."""
+
+    id: str
+    title: str
+    module: ModuleType
+
+    def run(self, out_dir: Path, fast: bool) -> Result:
+        return execute(self.module.SECTION, self.module.TITLE, self.module.run, out_dir, fast=fast)
+
+
+def discover() -> list[Experiment]:
+    """Every experiments/chX_Y_*.py module, in book order, each section's exercises after it."""
+    found = []
+    for info in pkgutil.iter_modules(experiments.__path__):
+        match = _MODULE.fullmatch(info.name)
+        if not match:
+            continue
+        module = importlib.import_module(f"experiments.{info.name}")
+        suffix = "-exercises" if info.name.endswith("_exercises") else ""
+        order = (int(match[1]), int(match[2]), bool(suffix), info.name)
+        found.append((order, Experiment(module.SECTION + suffix, module.TITLE, module)))
+    return [e for _, e in sorted(found, key=lambda pair: pair[0])]
+
+
+def select(all_experiments: list[Experiment], ids: list[str]) -> list[Experiment]:
+    """The experiments named by ids (an id, or a module name); exits with the list if one is unknown."""
+    by_name = {e.id: e for e in all_experiments} | {e.module.__name__.split(".")[-1]: e for e in all_experiments}
+    unknown = [i for i in ids if i not in by_name]
+    if unknown:
+        sys.exit(f"unknown experiment(s) {', '.join(unknown)}; choose from: {', '.join(e.id for e in all_experiments)}")
+    return [by_name[i] for i in ids]
+
+
+def _run_safely(experiment: Experiment, out_dir: Path, fast: bool) -> tuple[Result, str | None]:
+    try:
+        return experiment.run(out_dir, fast), None
+    except Exception:  # one broken experiment must not hide the others' results
+        error = traceback.format_exc()
+        print(error, file=sys.stderr, flush=True)
+        return Result(experiment.module.SECTION, experiment.title, out_dir), error
+
+
+def _summary_rows(runs: list[tuple[Experiment, Result, str | None]]) -> list[str]:
+    rows = ["| experiment | title | comparisons passed | tolerances | time (s) | status |", "|---|---|---|---|---|---|"]
+    for experiment, result, error in runs:
+        n_ok = sum(c.passed for c in result.comparisons)
+        tolerances = "; ".join(sorted({c.tolerance for c in result.comparisons})) or "-"
+        status = "ERROR" if error else ("pass" if result.passed else "FAIL")
+        rows.append(f"| [{experiment.id}](#{_anchor(experiment)}) | {experiment.title} | {n_ok}/{len(result.comparisons)} "
+                    f"| {tolerances} | {result.seconds:.1f} | {status} |")
+    return rows
+
+
+def _anchor(experiment: Experiment) -> str:
+    return "exp-" + experiment.id.replace(".", "-")
+
+
+def write_report(runs: list[tuple[Experiment, Result, str | None]], out_dir: Path, seconds: float, fast: bool) -> Path:
+    """Writes report.md (figures linked relative to it) and report.html beside it; returns the markdown path."""
+    import jax
+
+    total = sum(len(r.comparisons) for _, r, _ in runs)
+    passed = sum(sum(c.passed for c in r.comparisons) for _, r, _ in runs)
+    errors = [e.id for e, _, err in runs if err]
+    lines = [
+        "# jaxdl: d2l chapters 2-5, JAX beside PyTorch",
+        "",
+        f"Run {dt.datetime.now().isoformat(timespec='seconds')} on {platform.machine()} with {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, jax {jax.__version__}{' (fast settings)' if fast else ''}.",
+        "",
+        f"**{passed} of {total} comparisons with the stored PyTorch references passed** across {len(runs)} "
+        f"experiments" + (f"; experiments that raised: {', '.join(errors)}" if errors else "")
+        + f". Total time {seconds:.1f} s.",
+        "",
+        *_summary_rows(runs),
+    ]
+    for experiment, result, error in runs:
+        lines += ["", f'<a id="{_anchor(experiment)}"></a>', "", f"## {experiment.id} {experiment.title}", ""]
+        lines += [f"`python -m experiments run {experiment.id}` ({result.seconds:.1f} s)", ""]
+        if error:
+            lines += ["```", error.rstrip(), "```", ""]
+        for block in result.blocks:
+            lines += [block, ""]
+        if result.comparisons:
+            lines += [format_table(result.comparisons, markdown=True), ""]
+        for figure in result.figures:
+            lines += [f"![{figure.stem}]({figure.resolve().relative_to(out_dir.resolve())})", ""]
+    markdown_text = "\n".join(lines) + "\n"
+    report = out_dir / "report.md"
+    report.write_text(markdown_text)
+    _write_html(markdown_text, out_dir / "report.html")
+    return report
+
+
+def _write_html(markdown_text: str, path: Path) -> None:
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}img{max-width:45em}")
+    path.write_text(f"<!doctype html><meta charset='utf-8'><title>jaxdl report</title><style>{style}</style>\n{body}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("list", help="list the experiments")
+    run_p = sub.add_parser("run", help="run some experiments by id, e.g. 4.4 or 4.4-exercises")
+    run_p.add_argument("ids", nargs="+")
+    all_p = sub.add_parser("all", help="run every experiment and write a report")
+    for p in (run_p, all_p):
+        p.add_argument("--fast", action="store_true", help="quick settings (less data, fewer epochs)")
+        p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<timestamp>)")
+    args = parser.parse_args(argv)
+
+    all_experiments = discover()
+    if args.command in (None, "list"):
+        width = max(len(e.id) for e in all_experiments)
+        for e in all_experiments:
+            print(f"{e.id:<{width}}  {e.title}  (python -m {e.module.__name__})")
+        return 0
+
+    chosen = all_experiments if args.command == "all" else select(all_experiments, args.ids)
+    out_dir = args.out or Path("runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    start = time.perf_counter()
+    runs = []
+    for experiment in chosen:
+        result, error = _run_safely(experiment, out_dir / experiment.id, args.fast)
+        runs.append((experiment, result, error))
+    seconds = time.perf_counter() - start
+    failed = [e.id for e, r, err in runs if err or not r.passed]
+    if args.command == "all":
+        report = write_report(runs, out_dir, seconds, args.fast)
+        print(f"report: {report} and {report.with_suffix('.html')}")
+    total = sum(len(r.comparisons) for _, r, _ in runs)
+    passed = sum(sum(c.passed for c in r.comparisons) for _, r, _ in runs)
+    print(f"{passed}/{total} comparisons passed in {len(runs)} experiments, {seconds:.1f} s"
+          + (f"; failing: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
