@@ -90,6 +90,7 @@ def save(path: Path | str, data: dict[str, Any], meta: dict[str, Any]) -> bool:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=1, sort_keys=True, allow_nan=True)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a reference file is for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -139,8 +140,9 @@ def compare(
     b64 = b.astype(np.float64)
     both_nan = np.isnan(a64) & np.isnan(b64)
     same_inf = np.isinf(a64) & (a64 == b64)
-    diff = np.where(both_nan | same_inf, 0.0, np.abs(a64 - b64))
-    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(same_inf, 0.0, b64))))
+    matched = both_nan | same_inf
+    diff = np.where(matched, 0.0, np.abs(a64 - b64))
+    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(matched, 0.0, b64))))
     ok &= bool(np.all(np.isnan(a64) == np.isnan(b64)))
     diff = np.nan_to_num(diff, nan=np.inf)
     tol = "exact" if rtol == 0 and atol == 0 else ", ".join(

@@ -1,0 +1,82 @@
+"""The committed reference files: well-formed, made by the generator, one for every experimented section."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from experiments.__main__ import discover
+from jaxdl import references
+from jaxdl.references import REFERENCE_DIR, ReferenceError
+
+FILES = sorted(REFERENCE_DIR.glob("*.json"))
+
+
+def test_there_are_reference_files_for_every_chapter():
+    chapters = {re.match(r"ch(\d+)_", p.name)[1] for p in FILES}
+    assert chapters >= {"2", "3", "4", "5"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_reference_file_is_well_formed(path):
+    payload = json.loads(path.read_text())
+    assert set(payload) == {"meta", "data"}
+    meta = payload["meta"]
+    assert meta["torch_version"].startswith("2.13.0")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", meta["date"])
+    assert meta["command"].startswith("python -m experiments.reference")
+    assert (REFERENCE_DIR.parent.parent / meta["generator"]).is_file()
+    assert isinstance(payload["data"], dict) and payload["data"]
+    assert references.load(path.stem) == payload["data"]
+    assert path.stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize("experiment", discover(), ids=lambda e: e.id)
+def test_every_experimented_section_has_its_reference(experiment):
+    major, minor = experiment.module.SECTION.split(".")
+    assert any(p.name.startswith(f"ch{major}_{minor}_") for p in FILES), (
+        f"no reference file ch{major}_{minor}_*.json for experiment {experiment.id}"
+    )
+
+
+def test_missing_and_malformed_files_are_explained(tmp_path):
+    with pytest.raises(ReferenceError, match="no reference file .*python -m experiments.reference"):
+        references.load("nothing_here", tmp_path)
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ReferenceError, match="not valid JSON"):
+        references.load("broken", tmp_path)
+    (tmp_path / "partial.json").write_text('{"data": {}}')
+    with pytest.raises(ReferenceError, match="lacks its 'meta' or 'data'"):
+        references.load("partial", tmp_path)
+
+
+def test_saving_unchanged_data_keeps_the_file_and_its_date(tmp_path):
+    path = tmp_path / "r.json"
+    meta = {"torch_version": "2.13.0", "command": "python -m experiments.reference x"}
+    assert references.save(path, {"x": np.float32(0.1), "timing": {"s": 1.0}}, meta)
+    before = path.read_bytes()
+    assert not references.save(path, {"x": np.float32(0.1), "timing": {"s": 2.0}}, {**meta, "date": "2099-01-01"})
+    assert path.read_bytes() == before
+    assert references.save(path, {"x": np.float32(0.2)}, meta)
+    assert references.load("r", tmp_path)["x"] == float(np.float32(0.2))  # float32 stored exactly
+
+
+def test_compare_exact_relative_and_shape_mismatch():
+    assert references.compare("ints", [1, 2], [1, 2]).passed
+    assert not references.compare("ints", [1, 2], [1, 3]).passed
+    assert references.compare("floats", 1.0 + 1e-7, 1.0, rtol=1e-6).passed
+    assert not references.compare("floats", 1.0 + 1e-5, 1.0, rtol=1e-6).passed
+    assert not references.compare("shape", np.zeros(3), np.zeros(4)).passed
+    assert references.compare("nan", [np.nan, np.inf], [np.nan, np.inf]).passed
+    assert not references.compare("nan", [np.nan], [1.0], atol=1e9).passed
+    assert references.within("band", 0.83, 0.82, 0.84).passed and not references.within("band", 0.85, 0.82, 0.84).passed
+
+
+def test_table_has_a_row_per_comparison_and_marks_failures():
+    rows = [references.compare("a", 1, 1), references.compare("b", 1.0, 2.0)]
+    text = references.format_table(rows)
+    assert "FAIL" in text.splitlines()[-1] and "pass" in text.splitlines()[-2]
+    assert references.format_table(rows, markdown=True).count("\n") == 3
