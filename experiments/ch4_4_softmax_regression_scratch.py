@@ -1,0 +1,252 @@
+"""d2l 4.4 Softmax regression implementation from scratch: replayed step by step and trained as the book does."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.common import Result, cli
+from jaxdl import Dataset, History, data, fashion_mnist, losses, models, optimizers, plotting, references, training
+
+SECTION = "4.4"
+TITLE = "Softmax regression implementation from scratch"
+REFERENCE = "ch4_4_softmax_scratch"
+
+LR, BATCH_SIZE, EPOCHS, SIGMA = 0.1, 256, 10, 0.01  # d2l 4.4's hyperparameters
+FAST_EPOCHS = 2
+# Book bands: jaxdl's final numbers must lie within [min - margin, max + margin] of the PyTorch seeds.
+# Accuracy: the project's goal, 1 point. Losses: a few times the seeds' spread (train ~0.001, val ~0.01);
+# the last epoch's validation numbers move with the last few minibatches, so they get the wider margin.
+MARGINS = {"train_loss": 0.005, "val_loss": 0.02, "val_acc": 0.01}
+# Replay tolerances: per-step losses (the task's rtol); parameters after 200 float32 SGD steps, where
+# sums over 784 rows add up 784 roundings.
+STEP_RTOL = 1e-4
+PARAM_TOLERANCES = {"W_norm": {"rtol": 1e-5}, "W_sum": {"atol": 1e-4}, "W_column_sums": {"atol": 1e-4},
+                    "W_rows": {"atol": 1e-5}, "b": {"atol": 1e-5}}
+# Gradients at init; the sum of all of dW is 0 in exact arithmetic (softmax - one_hot sums to 0 over
+# the classes), so only rounding noise of the 7840 entries is left to compare there.
+GRAD_TOLERANCES = {"grad_W_norm": {"rtol": 1e-5}, "grad_W_sum": {"atol": 1e-5},
+                   "grad_W_column_sums": {"rtol": 1e-5, "atol": 1e-6}, "grad_W_rows": {"rtol": 1e-5, "atol": 1e-7},
+                   "grad_b": {"rtol": 1e-5, "atol": 1e-7}}
+
+Params = dict[str, jax.Array]
+
+
+# ---------------------------------------------------------------- replay against PyTorch
+
+
+def replay_draws(setup: dict[str, Any]) -> tuple[Params, list[np.ndarray]]:
+    """The generator's NumPy draws: initial parameters, then one permutation of the subset per epoch.
+
+    init "normal" is d2l 4.4's W ~ N(0, 0.01^2), b = 0; "uniform" is nn.Linear's U(-1/sqrt(784), 1/sqrt(784)).
+    """
+    rng = np.random.default_rng(setup["seed"])
+    if setup["init"] == "normal":
+        W = rng.normal(0.0, SIGMA, size=(784, 10)).astype(np.float32)
+        b = np.zeros(10, np.float32)
+    else:
+        bound = 1 / np.sqrt(784)
+        W = rng.uniform(-bound, bound, size=(784, 10)).astype(np.float32)
+        b = rng.uniform(-bound, bound, size=10).astype(np.float32)
+    orders = [rng.permutation(setup["num_train"]) for _ in range(setup["epochs"])]
+    return {"W": jnp.asarray(W), "b": jnp.asarray(b)}, orders
+
+
+def order_checksum(orders: list[np.ndarray]) -> int:
+    """The generator's position-weighted sum of the batch orders."""
+    flat = np.concatenate(orders).astype(np.int64)
+    return int((flat * (np.arange(flat.size) % 9973 + 1)).sum())
+
+
+def replay_subset(dataset: Dataset, setup: dict[str, Any]) -> Dataset:
+    """The fixed subset the replay trains on: the first training and validation images."""
+    n, m = setup["num_train"], setup["num_val"]
+    return Dataset(dataset.X_train[:n], dataset.y_train[:n], dataset.X_val[:m], dataset.y_val[:m])
+
+
+def replay(
+    apply: Callable, loss: Callable, params: Params, optimizer: optax.GradientTransformation,
+    subset: Dataset, orders: list[np.ndarray], batch_size: int,
+) -> tuple[Params, dict[str, np.ndarray]]:
+    """Trains on exactly the given batch orders (one compiled lax.scan per epoch).
+
+    Returns the final parameters and the per-step losses with the subset's validation loss and
+    accuracy after each epoch.
+    """
+    train_epoch = training.make_train_epoch(apply, loss, optimizer)
+    evaluate = training.make_evaluate(apply, loss)
+    opt_state = optimizer.init(params)
+    step_losses, val_loss, val_acc = [], [], []
+    for order in orders:
+        idx, mask = data.batch_plan(order, batch_size)
+        params, opt_state, values = train_epoch(params, opt_state, subset.X_train, subset.y_train, idx, mask)
+        step_losses.append(np.asarray(values))
+        v_loss, v_acc = evaluate(params, subset.X_val, subset.y_val)
+        val_loss.append(float(v_loss))
+        val_acc.append(float(v_acc))
+    return params, {"step_losses": np.concatenate(step_losses), "val_loss": np.array(val_loss),
+                    "val_acc": np.array(val_acc)}
+
+
+def param_summary(params: Params, rows: tuple[int, int] = (400, 406)) -> dict[str, np.ndarray]:
+    """What the generator stores of W (784 x 10): norm, sum, column sums and rows 400-405; b in full."""
+    W = np.asarray(params["W"], np.float64)
+    return {"W_norm": np.linalg.norm(W), "W_sum": W.sum(), "W_column_sums": W.sum(0),
+            "W_rows": np.asarray(params["W"])[rows[0] : rows[1]], "b": np.asarray(params["b"])}
+
+
+def init_gradients(apply: Callable, loss: Callable, params: Params, subset: Dataset, order: np.ndarray,
+                   batch_size: int) -> dict[str, Any]:
+    """The mean loss on the first replay batch at the initial parameters, and its gradient (jax.grad)."""
+    rows = jnp.asarray(order[:batch_size])
+    objective = training.make_objective(apply, loss)
+    value, grads = jax.value_and_grad(objective)(params, subset.X_train[rows], subset.y_train[rows],
+                                                 jnp.ones(batch_size))
+    return {"loss": value, **{f"grad_{k}": v for k, v in param_summary(grads).items()}}
+
+
+def check_replay(result: Result, apply: Callable, loss: Callable, ref: dict[str, Any], dataset: Dataset,
+                 runs: dict[str, tuple[str, optax.GradientTransformation]]) -> None:
+    """Replays every (stored torch run <- jaxdl optimizer) pair and compares step losses and parameters."""
+    setup = ref["setup"]
+    params0, orders = replay_draws(setup)
+    result.compare("replay: batch-order checksum", order_checksum(orders), setup["order_checksum"])
+    result.compare("replay: initial W sum", np.asarray(params0["W"], np.float64).sum(), setup["init_W_sum"])
+    subset = replay_subset(dataset, setup)
+
+    grads = init_gradients(apply, loss, params0, subset, orders[0], setup["batch_size"])
+    theirs = ref["init_gradients"]
+    result.compare("init: first-batch loss", grads["loss"], theirs["loss"], rtol=1e-6)
+    for key, tol in GRAD_TOLERANCES.items():
+        result.compare(f"init: {key}", grads[key], theirs[key], **tol)
+
+    for torch_name, (label, optimizer) in runs.items():
+        params, history = replay(apply, loss, params0, optimizer, subset, orders, setup["batch_size"])
+        theirs = ref[torch_name]
+        prefix = f"replay {label} vs torch {torch_name}"
+        result.compare(f"{prefix}: {len(history['step_losses'])} step losses", history["step_losses"],
+                       theirs["step_losses"], rtol=STEP_RTOL)
+        result.compare(f"{prefix}: val loss per epoch", history["val_loss"], theirs["val_loss"], rtol=STEP_RTOL)
+        # The same hits out of 1000; the float32 means may differ in the last bit (summation order).
+        result.compare(f"{prefix}: val accuracy per epoch", history["val_acc"], theirs["val_acc"], atol=1e-6)
+        ours = param_summary(params)
+        for key, tol in PARAM_TOLERANCES.items():
+            result.compare(f"{prefix}: final {key}", ours[key], theirs["final_params"][key], **tol)
+
+
+# ---------------------------------------------------------------- the book's run and its band
+
+
+def train_book(loss: Callable, params: Params, dataset: Dataset, optimizer: optax.GradientTransformation,
+               key: jax.Array, epochs: int) -> tuple[Params, History, float]:
+    """d2l's Trainer.fit on the full data: shuffled batches of 256, last partial batch kept; wall seconds."""
+    start = time.perf_counter()
+    params, history = training.fit(models.softmax_apply, loss, params, dataset, optimizer, key=key,
+                                   epochs=epochs, batch_size=BATCH_SIZE, progress=False)
+    return params, history, time.perf_counter() - start
+
+
+def final_metrics(history: History) -> dict[str, float]:
+    """The last epoch's mean training loss, validation loss and validation accuracy."""
+    return {"train_loss": float(history.epoch_train_loss()[-1]), "val_loss": float(history.val_loss[-1]),
+            "val_acc": float(history.val_metric[-1])}
+
+
+def check_book(result: Result, label: str, history: History, book: dict[str, Any]) -> dict[str, float]:
+    """jaxdl's final numbers against the band of the stored PyTorch seeds at the same epoch."""
+    epoch = history.epochs
+    ours = final_metrics(history)
+    for key, value in ours.items():
+        seeds = np.array([run[key][epoch - 1] for run in book["runs"]])
+        result.within(f"{label}: {key} after epoch {epoch} (torch seeds ± {MARGINS[key]})", value,
+                      seeds.min() - MARGINS[key], seeds.max() + MARGINS[key],
+                      reference=f"{seeds.min():.4f}..{seeds.max():.4f}")
+    return ours
+
+
+def book_table(label: str, history: History, seconds: float, book: dict[str, Any]) -> str:
+    """Markdown: jaxdl's run beside each PyTorch seed (final numbers and wall time)."""
+    epoch = history.epochs
+    ours = final_metrics(history)
+    lines = ["| run | epochs | train loss | val loss | val acc | wall time (s) |", "|---|---|---|---|---|---|",
+             f"| jaxdl {label} | {epoch} | {ours['train_loss']:.4f} | {ours['val_loss']:.4f} | {ours['val_acc']:.4f} "
+             f"| {seconds:.2f} (compile {history.compile_seconds:.2f}, train {history.train_seconds:.2f}) |"]
+    for run in book["runs"]:
+        lines.append(f"| PyTorch seed {run['seed']} | {epoch} | {run['train_loss'][epoch - 1]:.4f} | "
+                     f"{run['val_loss'][epoch - 1]:.4f} | {run['val_acc'][epoch - 1]:.4f} | "
+                     f"{run['timing']['seconds'] * epoch / book['epochs']:.2f} |")
+    return "\n".join(lines)
+
+
+def misclassified(apply: Callable, params: Params, X: jax.Array, y: jax.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """d2l 4.4.5: the images of a batch the model gets wrong, their labels and the predictions."""
+    preds = jnp.argmax(apply(params, fashion_mnist.scale(X)), axis=1)
+    wrong = np.asarray(preds != y)
+    return np.asarray(X)[wrong], np.asarray(y)[wrong], np.asarray(preds)[wrong]
+
+
+def misclassified_figure(apply: Callable, params: Params, dataset: Dataset, count: int = 8):
+    """The first misclassified images of the first validation batch, titled 'true' over 'predicted'."""
+    X, y, preds = misclassified(apply, params, dataset.X_val[:BATCH_SIZE], dataset.y_val[:BATCH_SIZE])
+    titles = [f"{t}\n{p}" for t, p in zip(fashion_mnist.text_labels(y), fashion_mnist.text_labels(preds))]
+    return plotting.show_images(X[:count], 1, count, titles=titles[:count]), len(y)
+
+
+# ---------------------------------------------------------------- the section
+
+
+def examples(result: Result, ref: dict[str, Any]) -> None:
+    """4.4.1 and 4.4.3: the naive softmax of a random matrix and the cross-entropy of two predictions."""
+    X = jnp.asarray(ref["softmax_example"]["X"], jnp.float32)
+    X_prob = losses.softmax(X)
+    result.compare("softmax(X)", X_prob, ref["softmax_example"]["softmax"], rtol=1e-6)
+    result.compare("softmax(X).sum(1)", X_prob.sum(axis=1), ref["softmax_example"]["row_sums"], rtol=1e-6)
+    ce = ref["cross_entropy_example"]
+    y_hat, y = jnp.asarray(ce["y_hat"], jnp.float32), jnp.asarray(ce["y"])
+    result.compare("y_hat[[0, 1], y]", y_hat[jnp.arange(2), y], ce["picked"])
+    result.compare("cross_entropy(y_hat, y).mean()", losses.cross_entropy(y_hat, y).mean(), ce["cross_entropy"], rtol=1e-6)
+    result.compare("accuracy(y_hat, y)", losses.accuracy(y_hat, y), ce["accuracy"])
+
+
+def run(result: Result, fast: bool) -> None:
+    ref = references.load(REFERENCE)
+    examples(result, ref)
+    dataset = fashion_mnist.load()
+
+    loss = losses.scratch_softmax_loss
+    check_replay(result, models.softmax_apply, loss, ref["replay"], dataset,
+                 {"hand_sgd": ("optimizers.sgd", optimizers.sgd(LR)),
+                  "torch_sgd": ("optimizers.optax_sgd", optimizers.optax_sgd(LR))})
+
+    epochs = FAST_EPOCHS if fast else EPOCHS
+    key_init, key_fit = jax.random.split(jax.random.key(0))
+    params = models.softmax_init(key_init, 784, 10, sigma=SIGMA)
+    params, history, seconds = train_book(loss, params, dataset, optimizers.sgd(LR), key_fit, epochs)
+    ours = check_book(result, "book", history, ref["book"])
+    result.text(
+        f"Final train loss {ours['train_loss']:.4f}, val loss {ours['val_loss']:.4f}, "
+        f"val accuracy {ours['val_acc']:.4f} after {epochs} epochs in {seconds:.2f} s of wall time.\n\n"
+        + book_table("scratch", history, seconds, ref["book"])
+    )
+    result.save_figure(plotting.plot_history(history).figure, "softmax_scratch_training.png")
+
+    fig, num_wrong = misclassified_figure(models.softmax_apply, params, dataset)
+    result.save_figure(fig, "softmax_scratch_misclassified.png")
+    result.text(
+        f"{num_wrong} of the first {BATCH_SIZE} validation images are misclassified; the figure shows the first "
+        "ones with the true label above the prediction (d2l 4.4.5).\n\n"
+        "The replay feeds both frameworks the same NumPy-drawn W and the same batch orders on training images "
+        f"0..{ref['replay']['setup']['num_train'] - 1} (validation: test images 0..{ref['replay']['setup']['num_val'] - 1}), "
+        "so every step loss can be compared. The book run uses each framework's own random numbers, so it is "
+        "checked against the spread of several PyTorch seeds instead. `optimizers.sgd` is d2l's "
+        "`param -= lr * grad`; `optimizers.optax_sgd` is `optax.sgd`, compared with `torch.optim.SGD`."
+    )
+
+
+if __name__ == "__main__":
+    cli(SECTION, TITLE, run)
