@@ -111,8 +111,9 @@ def init_gradients(apply: Callable, loss: Callable, params: Params, subset: Data
 
 
 def check_replay(result: Result, apply: Callable, loss: Callable, ref: dict[str, Any], dataset: Dataset,
-                 runs: dict[str, tuple[str, optax.GradientTransformation]]) -> None:
-    """Replays every (stored torch run <- jaxdl optimizer) pair and compares step losses and parameters."""
+                 runs: list[tuple[str, str, optax.GradientTransformation]]) -> None:
+    """Checks the init gradients, then replays each (stored torch run, jaxdl optimizer name, optimizer)
+    and compares step losses, subset validation numbers and final parameters."""
     setup = ref["setup"]
     params0, orders = replay_draws(setup)
     result.compare("replay: batch-order checksum", order_checksum(orders), setup["order_checksum"])
@@ -125,7 +126,7 @@ def check_replay(result: Result, apply: Callable, loss: Callable, ref: dict[str,
     for key, tol in GRAD_TOLERANCES.items():
         result.compare(f"init: {key}", grads[key], theirs[key], **tol)
 
-    for torch_name, (label, optimizer) in runs.items():
+    for torch_name, label, optimizer in runs:
         params, history = replay(apply, loss, params0, optimizer, subset, orders, setup["batch_size"])
         theirs = ref[torch_name]
         prefix = f"replay {label} vs torch {torch_name}"
@@ -220,8 +221,8 @@ def run(result: Result, fast: bool) -> None:
 
     loss = losses.scratch_softmax_loss
     check_replay(result, models.softmax_apply, loss, ref["replay"], dataset,
-                 {"hand_sgd": ("optimizers.sgd", optimizers.sgd(LR)),
-                  "torch_sgd": ("optimizers.optax_sgd", optimizers.optax_sgd(LR))})
+                 [("hand_sgd", "optimizers.sgd", optimizers.sgd(LR)),
+                  ("torch_sgd", "optimizers.optax_sgd", optimizers.optax_sgd(LR))])
 
     epochs = FAST_EPOCHS if fast else EPOCHS
     key_init, key_fit = jax.random.split(jax.random.key(0))
