@@ -1,0 +1,389 @@
+"""PyTorch reference numbers for d2l chapter 5 (sections 5.1, 5.2, 5.3 and their exercises), as d2l 1.0.3 computes them."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jaxdl import fashion_mnist
+
+# d2l 5.1 plots every activation over this grid.
+GRID = (-8.0, 8.0, 0.1)
+PRELU_ALPHA = 0.25  # nn.PReLU's initial slope
+EXERCISE_ALPHAS = (0.1, 0.2, 0.5)
+
+# Replay (issue 3, kind 1): a fixed subset of the real data, everything random drawn by NumPy.
+REPLAY_TRAIN, REPLAY_VAL = 5000, 1000
+REPLAY_EPOCHS = 10
+REPLAY_SEEDS = {"scratch": 0, "concise": 1}
+
+# Book (issue 3, kind 2): d2l's own training on the full data, several torch seeds.
+BATCH_SIZE, LR, EPOCHS, NUM_HIDDENS = 256, 0.1, 10, 256
+BOOK_SEEDS = (0, 1, 2, 3)
+EXERCISE_SEEDS = (0, 1, 2)
+EXERCISE_HIDDENS = (256, 128)
+
+# 5.3: one small fixed problem, drawn by NumPy.
+FB_SEED, FB_N, FB_D, FB_H, FB_Q, FB_LAMBDA = 53, 8, 20, 16, 5, 0.1
+
+
+def _grads_along_grid(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> dict[str, Any]:
+    """d2l's pattern: y = f(x), y.backward(torch.ones_like(x)), read x.grad."""
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    y.backward(torch.ones_like(x))
+    return {"y": y.detach().numpy(), "grad": x.grad.numpy()}
+
+
+def _prelu(x: torch.Tensor, alpha: float) -> dict[str, Any]:
+    """pReLU(x) = max(0, x) + alpha min(0, x) with a learnable alpha: values, dy/dx and d(sum y)/d alpha."""
+    x = x.detach().clone().requires_grad_(True)
+    a = torch.tensor([alpha], requires_grad=True)
+    y = F.prelu(x, a)
+    y.backward(torch.ones_like(x))
+    return {"alpha": alpha, "y": y.detach().numpy(), "grad": x.grad.numpy(), "grad_alpha": a.grad.numpy()[0]}
+
+
+def activations() -> dict[str, Any]:
+    """d2l 5.1.2: ReLU, sigmoid and tanh (and pReLU) over the grid, with their derivatives."""
+    x = torch.arange(*GRID, dtype=torch.float32)
+    return {
+        "x": x.numpy(),
+        "relu": _grads_along_grid(torch.relu, x),
+        "sigmoid": _grads_along_grid(torch.sigmoid, x),
+        "tanh": _grads_along_grid(torch.tanh, x),
+        "prelu": _prelu(x, PRELU_ALPHA),
+    }
+
+
+def activation_exercises() -> dict[str, Any]:
+    """5.1 exercises: pReLU for several slopes and Swish x * sigmoid(x), with their derivatives."""
+    x = torch.arange(*GRID, dtype=torch.float32)
+    return {
+        "x": x.numpy(),
+        "prelu": [_prelu(x, a) for a in EXERCISE_ALPHAS],
+        "swish": _grads_along_grid(lambda x: x * torch.sigmoid(x), x),
+    }
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _fashion_mnist() -> dict[str, torch.Tensor]:
+    """The four arrays as tensors: images (N, 1, 28, 28) float32 = ToTensor()'s x / 255, labels int64."""
+    a = fashion_mnist.load_arrays()
+    out = {}
+    for split in ("train", "val"):
+        out[f"X_{split}"] = torch.from_numpy(a[f"{split}_images"].astype(np.float32) / np.float32(255))[:, None]
+        out[f"y_{split}"] = torch.from_numpy(a[f"{split}_labels"].astype(np.int64))
+    return out
+
+
+def _checksum(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _summary(W: torch.Tensor) -> dict[str, Any]:
+    """A weight matrix (in, out) as its norm, sum and an 8 x 8 slice from the middle rows (for W1 the
+    centre pixels, which are rarely blank)."""
+    a = W.detach().numpy()
+    r = a.shape[0] // 2
+    return {"norm": np.linalg.norm(a.astype(np.float64)), "sum": a.astype(np.float64).sum(), "slice": a[r : r + 8, :8]}
+
+
+# ----------------------------------------------------------------------------- 5.2 models
+
+
+def relu(X: torch.Tensor) -> torch.Tensor:
+    """d2l 5.2.1's relu: torch.max(X, zeros)."""
+    return torch.max(X, torch.zeros_like(X))
+
+
+class MLPScratch(nn.Module):
+    """d2l 5.2.1: W1 (784, 256), W2 (256, 10) ~ N(0, sigma^2), zero biases, its own relu."""
+
+    def __init__(self, num_inputs: int, num_outputs: int, num_hiddens: int, sigma: float = 0.01):
+        super().__init__()
+        self.W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens) * sigma)
+        self.b1 = nn.Parameter(torch.zeros(num_hiddens))
+        self.W2 = nn.Parameter(torch.randn(num_hiddens, num_outputs) * sigma)
+        self.b2 = nn.Parameter(torch.zeros(num_outputs))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        X = X.reshape((-1, self.W1.shape[0]))
+        H = relu(X @ self.W1 + self.b1)
+        return H @ self.W2 + self.b2
+
+    def layers(self) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """(W, b) per layer; W is (in, out), jaxdl's layout."""
+        return [(self.W1, self.b1), (self.W2, self.b2)]
+
+
+class MLPConcise(nn.Sequential):
+    """d2l 5.2.2: Flatten, LazyLinear, activation, ..., LazyLinear(outputs), PyTorch's default init."""
+
+    def __init__(self, num_outputs: int, num_hiddens: tuple[int, ...], activation: type[nn.Module] = nn.ReLU):
+        layers: list[nn.Module] = [nn.Flatten()]
+        for h in num_hiddens:
+            layers += [nn.LazyLinear(h), activation()]
+        super().__init__(*layers, nn.LazyLinear(num_outputs))
+
+    def layers(self) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """(weight, bias) per layer; weight is (out, in), the transpose of jaxdl's W."""
+        return [(m.weight, m.bias) for m in self if isinstance(m, nn.Linear)]
+
+
+class SGD:
+    """d2l 3.4's minibatch SGD: param -= lr * param.grad under no_grad."""
+
+    def __init__(self, params, lr: float):
+        self.params, self.lr = list(params), lr
+
+    def step(self) -> None:
+        with torch.no_grad():
+            for param in self.params:
+                param -= self.lr * param.grad
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            if param.grad is not None:
+                param.grad.zero_()
+
+
+def loss_fn(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """d2l's Classifier.loss: mean cross-entropy from logits."""
+    return F.cross_entropy(Y_hat.reshape((-1, Y_hat.shape[-1])), Y.reshape((-1,)), reduction="mean")
+
+
+# ----------------------------------------------------------------------------- replay
+
+
+def replay_init(rng: np.random.Generator, kind: str, sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Initial (W (in, out), b) per layer from NumPy: N(0, 0.01^2) and zeros (scratch) or
+    U(-1/sqrt(in), 1/sqrt(in)) for both (concise), drawn layer by layer, W before b."""
+    layers = []
+    for m, n in zip(sizes[:-1], sizes[1:]):
+        if kind == "scratch":
+            W = (0.01 * rng.standard_normal((m, n))).astype(np.float32)
+            b = np.zeros(n, np.float32)
+        else:
+            bound = 1 / np.sqrt(m)
+            W = rng.uniform(-bound, bound, (m, n)).astype(np.float32)
+            b = rng.uniform(-bound, bound, n).astype(np.float32)
+        layers.append((W, b))
+    return layers
+
+
+def _in_out(model: nn.Module, W: torch.Tensor) -> torch.Tensor:
+    """A weight (or its gradient) in jaxdl's (in, out) layout."""
+    return W.T if isinstance(model, MLPConcise) else W
+
+
+def _set_params(model: nn.Module, init: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    with torch.no_grad():
+        for (W, b), (W0, b0) in zip(model.layers(), init):
+            _in_out(model, W).copy_(torch.from_numpy(W0))
+            b.copy_(torch.from_numpy(b0))
+
+
+def _layers_summary(model: nn.Module, grads: bool) -> list[dict[str, Any]]:
+    """Per layer: W (or its gradient) summarised, b (or its gradient) in full."""
+    pick = (lambda t: t.grad) if grads else (lambda t: t)
+    return [{"W": _summary(_in_out(model, pick(W))), "b": pick(b).detach().numpy()} for W, b in model.layers()]
+
+
+def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Trains on a fixed subset with NumPy-drawn initial parameters and minibatch orders.
+
+    scratch: MLPScratch with d2l's hand-written SGD; concise: the nn.Sequential model with torch.optim.SGD.
+    """
+    seed = REPLAY_SEEDS[kind]
+    rng = np.random.default_rng(seed)
+    sizes = [784, NUM_HIDDENS, 10]
+    init = replay_init(rng, kind, sizes)
+    orders = [rng.permutation(REPLAY_TRAIN) for _ in range(REPLAY_EPOCHS)]
+    X, y = data["X_train"][:REPLAY_TRAIN], data["y_train"][:REPLAY_TRAIN]
+    X_val, y_val = data["X_val"][:REPLAY_VAL], data["y_val"][:REPLAY_VAL]
+
+    if kind == "scratch":
+        model = MLPScratch(784, 10, NUM_HIDDENS)
+    else:
+        model = MLPConcise(10, (NUM_HIDDENS,))
+        model(X[:1])  # materialise the lazy layers before overwriting them
+    _set_params(model, init)
+    optim = SGD(model.parameters(), LR) if kind == "scratch" else torch.optim.SGD(model.parameters(), lr=LR)
+
+    # PyTorch's gradients at the initial parameters on the first minibatch.
+    first = torch.from_numpy(orders[0][:BATCH_SIZE])
+    loss = loss_fn(model(X[first]), y[first])
+    loss.backward()
+    init_grads = {"loss": loss.detach().numpy(), "layers": _layers_summary(model, grads=True)}
+    optim.zero_grad()
+
+    step_losses = []
+    for order in orders:
+        for start in range(0, REPLAY_TRAIN, BATCH_SIZE):
+            rows = torch.from_numpy(order[start : start + BATCH_SIZE])
+            loss = loss_fn(model(X[rows]), y[rows])
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            step_losses.append(loss.detach().numpy())
+    with torch.no_grad():
+        Y_hat = model(X_val)
+        val_loss = loss_fn(Y_hat, y_val)
+        val_acc = (Y_hat.argmax(axis=1) == y_val).float().mean()
+    return {
+        "kind": kind,
+        "seed": seed,
+        "optimizer": "d2l SGD (param -= lr * grad)" if kind == "scratch" else "torch.optim.SGD",
+        "num_train": REPLAY_TRAIN,
+        "num_val": REPLAY_VAL,
+        "epochs": REPLAY_EPOCHS,
+        "batch_size": BATCH_SIZE,
+        "lr": LR,
+        "init_checksum": _checksum(*(a for layer in init for a in layer)),
+        "orders_checksum": _checksum(*orders),
+        "init_grads": init_grads,
+        "step_losses": np.array(step_losses),
+        "final": _layers_summary(model, grads=False),
+        "val_loss": val_loss.numpy(),
+        "val_acc": val_acc.numpy(),
+    }
+
+
+# ----------------------------------------------------------------------------- book
+
+
+def book_run(make_model: Callable[[], nn.Module], optimizer: str, data: dict[str, torch.Tensor], seed: int
+             ) -> dict[str, Any]:
+    """One d2l training run: torch.manual_seed(seed), model, then d2l's Trainer loop over shuffled DataLoaders.
+
+    The order of random draws is d2l's: model init (the lazy layers of the concise model initialise at the
+    first forward, after the epoch's DataLoader has drawn its seeds), then per epoch a shuffled training
+    loader and an unshuffled validation loader, each drawing from the global generator.
+    """
+    torch.manual_seed(seed)
+    model = make_model()
+    optim = SGD(model.parameters(), LR) if optimizer == "d2l" else torch.optim.SGD(model.parameters(), lr=LR)
+    train = torch.utils.data.TensorDataset(data["X_train"], data["y_train"])
+    val = torch.utils.data.TensorDataset(data["X_val"], data["y_val"])
+    train_loader = torch.utils.data.DataLoader(train, BATCH_SIZE, shuffle=True)
+    val_loader = torch.utils.data.DataLoader(val, BATCH_SIZE, shuffle=False)
+    epoch_loss, val_loss, val_acc = [], [], []
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        model.train()
+        losses = []
+        for X, y in train_loader:
+            loss = loss_fn(model(X), y)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            losses.append(loss.item())
+        epoch_loss.append(np.mean(np.array(losses, np.float32), dtype=np.float64))
+        model.eval()
+        total_loss, total_correct = 0.0, 0.0
+        with torch.no_grad():
+            for X, y in val_loader:
+                Y_hat = model(X)
+                total_loss += F.cross_entropy(Y_hat, y, reduction="sum").item()
+                total_correct += (Y_hat.argmax(axis=1) == y).sum().item()
+        val_loss.append(total_loss / len(val))
+        val_acc.append(total_correct / len(val))
+    return {"seed": seed, "epoch_train_loss": epoch_loss, "val_loss": val_loss, "val_acc": val_acc,
+            "seconds": time.perf_counter() - start}
+
+
+def book(name: str, make_model: Callable[[], nn.Module], optimizer: str, data: dict[str, torch.Tensor],
+         seeds: tuple[int, ...]) -> dict[str, Any]:
+    runs = [book_run(make_model, optimizer, data, seed) for seed in seeds]
+    out: dict[str, Any] = {"model": name, "optimizer": optimizer, "lr": LR, "batch_size": BATCH_SIZE,
+                           "epochs": EPOCHS, "seeds": list(seeds)}
+    for key in ("epoch_train_loss", "val_loss", "val_acc"):
+        out[key] = [run[key] for run in runs]
+    out["timing"] = {"seconds_per_run": [run["seconds"] for run in runs]}
+    print(f"{name}: final val_acc {[round(r['val_acc'][-1], 4) for r in runs]}", flush=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- 5.3
+
+
+def forward_backward_problem() -> dict[str, np.ndarray]:
+    """5.3's fixed problem from NumPy: X (n, d), labels y, W1 (h, d), W2 (q, h) in d2l's orientation."""
+    rng = np.random.default_rng(FB_SEED)
+    return {
+        "X": rng.standard_normal((FB_N, FB_D)).astype(np.float32),
+        "y": rng.integers(0, FB_Q, FB_N),
+        "W1": (rng.standard_normal((FB_H, FB_D)) / np.sqrt(FB_D)).astype(np.float32),
+        "W2": (rng.standard_normal((FB_Q, FB_H)) / np.sqrt(FB_H)).astype(np.float32),
+    }
+
+
+def forward_backward() -> dict[str, Any]:
+    """d2l 5.3: z = W1 x, h = relu(z), o = W2 h, L = l(o, y), s = lambda/2 (|W1|^2 + |W2|^2), J = L + s;
+    autograd's gradients of J w.r.t. W1, W2 and (retained) the intermediates."""
+    p = forward_backward_problem()
+    X, y = torch.from_numpy(p["X"]), torch.from_numpy(p["y"])
+    W1 = torch.from_numpy(p["W1"]).requires_grad_(True)
+    W2 = torch.from_numpy(p["W2"]).requires_grad_(True)
+    z = X @ W1.T
+    h = torch.relu(z)
+    o = h @ W2.T
+    L = F.cross_entropy(o, y)
+    s = FB_LAMBDA / 2 * (torch.linalg.matrix_norm(W1) ** 2 + torch.linalg.matrix_norm(W2) ** 2)
+    J = L + s
+    for t in (z, h, o):
+        t.retain_grad()
+    J.backward()
+    return {
+        "lambda": FB_LAMBDA,
+        "inputs": p,
+        "forward": {"z": z.detach().numpy(), "h": h.detach().numpy(), "o": o.detach().numpy(),
+                    "L": L.detach().numpy(), "s": s.detach().numpy(), "J": J.detach().numpy()},
+        "grads": {"W1": W1.grad.numpy(), "W2": W2.grad.numpy(), "z": z.grad.numpy(), "h": h.grad.numpy(),
+                  "o": o.grad.numpy()},
+    }
+
+
+def generate() -> dict[str, dict]:
+    # One thread: the shared 2-core machine makes two-thread matmuls 10x slower, and a fixed thread
+    # count keeps reductions (and so the files) identical from run to run.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = _fashion_mnist()
+        scratch = lambda: MLPScratch(784, 10, NUM_HIDDENS)  # noqa: E731
+        concise = lambda: MLPConcise(10, (NUM_HIDDENS,))  # noqa: E731
+        return {
+            "ch5_1_mlp": activations(),
+            "ch5_1_exercises": activation_exercises(),
+            "ch5_2_mlp_implementation": {
+                "replay": {kind: replay(kind, data) for kind in REPLAY_SEEDS},
+                "book": {
+                    "scratch": book("scratch", scratch, "d2l", data, BOOK_SEEDS),
+                    "concise": book("concise", concise, "torch.optim.SGD", data, BOOK_SEEDS),
+                },
+            },
+            "ch5_2_exercises": {
+                "hiddens": list(EXERCISE_HIDDENS),
+                "book": {
+                    name: book(name, lambda act=act: MLPConcise(10, EXERCISE_HIDDENS, act), "torch.optim.SGD",
+                               data, EXERCISE_SEEDS)
+                    for name, act in (("relu_2hidden", nn.ReLU), ("sigmoid_2hidden", nn.Sigmoid))
+                },
+            },
+            "ch5_3_forward_backward": forward_backward(),
+        }
+    finally:
+        torch.set_num_threads(threads)
