@@ -22,7 +22,7 @@ data: $(INSTALLED)
 		echo "installing Debian's dataset-fashion-mnist"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	fi
-	$(PY) -m jaxdl.fashion_mnist
+	$(PY) -m jaxdl
 
 experiments: data
 	$(PY) -m experiments all

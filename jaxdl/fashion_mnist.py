@@ -213,8 +213,3 @@ def scale(images: jax.Array) -> jax.Array:
     """uint8 pixels to float32 in [0, 1] (done inside the compiled step, so data stays uint8 on device)."""
     return images.astype(jnp.float32) / 255.0
 
-
-if __name__ == "__main__":
-    # `python -m jaxdl.fashion_mnist`: make sure the data is present and valid (downloads if needed).
-    arrays = load_arrays()
-    print(f"Fashion-MNIST ok in {locate()}: " + ", ".join(f"{k} {v.shape}" for k, v in arrays.items()))
