@@ -141,7 +141,8 @@ def compare(
     both_nan = np.isnan(a64) & np.isnan(b64)
     same_inf = np.isinf(a64) & (a64 == b64)
     matched = both_nan | same_inf
-    diff = np.where(matched, 0.0, np.abs(a64 - b64))
+    with np.errstate(invalid="ignore"):  # inf - inf where both sides hold the same infinity
+        diff = np.where(matched, 0.0, np.abs(a64 - b64))
     ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(matched, 0.0, b64))))
     ok &= bool(np.all(np.isnan(a64) == np.isnan(b64)))
     diff = np.nan_to_num(diff, nan=np.inf)
