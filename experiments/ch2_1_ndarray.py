@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -11,57 +11,10 @@ import numpy as np
 
 from experiments.common import Result, cli
 from jaxdl import references
-from jaxdl.references import Comparison
 
 SECTION = "2.1"
 TITLE = "Data manipulation"
 REFERENCE = "ch2_1_ndarray"
-
-# Relative tolerance per stored dtype; integers and booleans compare exactly.
-RTOL = {"float32": 1e-6, "float64": 1e-12}
-
-
-def _is_stored_tensor(entry: Any) -> bool:
-    return isinstance(entry, Mapping) and set(entry) == {"values", "shape", "dtype"}
-
-
-def compare_with_reference(
-    compare: Callable[..., Comparison], ours: Mapping[str, Any], ref: Mapping[str, Any], prefix: str = ""
-) -> list[Comparison]:
-    """Compares every leaf of `ours` with the same key of a stored PyTorch reference.
-
-    Stored tensors are compared on their values (float32 to rtol 1e-6, integers and booleans
-    exactly) and on their dtype as JAX canonicalises it: torch's int64 becomes JAX's int32
-    unless 64-bit mode is on. Other stored leaves (shapes, counts, booleans, names) compare exactly.
-    `compare` is `Result.compare` in an experiment and `jaxdl.references.compare` in a test.
-    """
-    rows = []
-    for key, value in ours.items():
-        name = f"{prefix}{key}"
-        expected = ref[key]
-        if _is_stored_tensor(expected):
-            rows.append(compare(name, value, expected["values"], rtol=RTOL.get(expected["dtype"], 0.0)))
-            torch_dtype = expected["dtype"]
-            jax_dtype = str(jax.dtypes.canonicalize_dtype(np.dtype(torch_dtype)))
-            label = f"{name} dtype"
-            if jax_dtype != torch_dtype:
-                label += f" (torch {torch_dtype} is {jax_dtype} in JAX)"
-            rows.append(compare(label, str(np.asarray(value).dtype), jax_dtype))
-        elif isinstance(value, Mapping):
-            rows += compare_with_reference(compare, value, expected, f"{name}.")
-        elif _has_nan(expected):
-            # NaN marks a missing value: compare where the NaNs are, then the other entries.
-            mask = np.isnan(np.asarray(expected, dtype=float))
-            rows.append(compare(f"{name} NaN positions", np.isnan(np.asarray(value, dtype=float)), mask))
-            rows.append(compare(f"{name} without NaN", np.asarray(value)[~mask], np.asarray(expected)[~mask]))
-        else:
-            rows.append(compare(name, value, expected))
-    return rows
-
-
-def _has_nan(entry: Any) -> bool:
-    arr = np.asarray(entry)
-    return arr.dtype.kind == "f" and bool(np.isnan(arr).any())
 
 
 def creation(key: jax.Array) -> dict[str, Any]:
@@ -199,7 +152,7 @@ def run(result: Result, fast: bool) -> None:
     key = jax.random.key(0)
 
     made = creation(key)
-    compare_with_reference(compare, made, ref)
+    references.compare_tree(compare, made, ref)
     x = made["arange12"]
     result.text(
         "JAX's `jnp.arange(12)` without a dtype is int32, PyTorch's is int64: JAX keeps 32-bit types "
@@ -209,7 +162,7 @@ def run(result: Result, fast: bool) -> None:
     )
 
     viewed = indexing(x)
-    compare_with_reference(compare, viewed, ref)
+    references.compare_tree(compare, viewed, ref)
     result.text(
         "PyTorch's `X = x.reshape(3, 4)` is a view: `X[1, 2] = 17` and `X[:2, :] = 12` also change x, "
         "so d2l's `torch.exp(x)` sees the written values. JAX arrays are immutable: "
@@ -219,13 +172,13 @@ def run(result: Result, fast: bool) -> None:
         "which gives the x and exp(x) compared above."
     )
 
-    compare_with_reference(compare, operations(), ref)
-    compare_with_reference(compare, broadcasting(), ref)
+    references.compare_tree(compare, operations(), ref)
+    references.compare_tree(compare, broadcasting(), ref)
 
     memory = saving_memory()
     torch_memory = ref["saving_memory"]
     same_meaning = ("Y", "Z", "X", "Y_eq_Y_plus_X_same_id")  # the other two identities differ by design
-    compare_with_reference(compare, {k: memory[k] for k in same_meaning}, torch_memory, "saving_memory.")
+    references.compare_tree(compare, {k: memory[k] for k in same_meaning}, torch_memory, "saving_memory.")
     rows = [
         ("`Y = Y + X`", "Y_eq_Y_plus_X_same_id", "`Y = Y + X`"),
         ("`Z[:] = X + Y`", "Z_slice_assign_same_id", "`Z = Z.at[:].set(X + Y)`"),
@@ -247,10 +200,10 @@ def run(result: Result, fast: bool) -> None:
     )
 
     converted = conversion(memory["X"])
-    compare_with_reference(
+    references.compare_tree(
         compare, {k: converted[k] for k in ("A", "A_type", "A_dtype")}, ref["conversion"], "conversion."
     )
-    compare_with_reference(compare, converted["scalar"], ref["scalar"], "scalar.")
+    references.compare_tree(compare, converted["scalar"], ref["scalar"], "scalar.")
     torch_error = ref["scalar"]["item_on_two_elements_error"]
     result.text(
         f"`np.asarray(X)` gives an `{converted['A_type']}` that shares X's buffer "

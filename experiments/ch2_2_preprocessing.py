@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from experiments.ch2_1_ndarray import compare_with_reference
 from experiments.common import Result, cli
 from jaxdl import references
 
@@ -70,7 +69,7 @@ def run(result: Result, fast: bool) -> None:
     path = write_house_tiny(result.out_dir)
     result.compare("house_tiny.csv lines", path.read_text().splitlines(), ref["csv"].splitlines())
     steps, inputs, targets = preprocess(path)
-    compare_with_reference(result.compare, steps, ref)
+    references.compare_tree(result.compare, steps, ref)
     result.text(
         f"pandas {pd.__version__} (reference made with pandas {ref['pandas_version']}): `get_dummies` gives "
         f"{', '.join(steps['dummies']['dtypes'])} columns {steps['dummies']['columns']}; "
@@ -81,9 +80,9 @@ def run(result: Result, fast: bool) -> None:
     # the context manager turns that mode on for this block alone.
     with jax.enable_x64(True):
         X, y = to_arrays(inputs, targets)
-        compare_with_reference(result.compare, {"X": X, "y": y}, ref)
+        references.compare_tree(result.compare, {"X": X, "y": y}, ref)
     X32, y32 = to_arrays(inputs, targets)
-    compare_with_reference(result.compare, {"X": X32, "y": y32}, ref, "without x64: ")
+    references.compare_tree(result.compare, {"X": X32, "y": y32}, ref, "without x64: ")
     result.compare("64-bit mode is off again after the block", jnp.array(1.0).dtype == jnp.float32, True)
     result.text(
         "PyTorch keeps NumPy's float64. JAX computes in 32 bits unless 64-bit mode is on: without it "

@@ -7,7 +7,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from experiments.ch2_1_ndarray import compare_with_reference
 from experiments.common import Result, cli
 from jaxdl import references
 
@@ -93,13 +92,13 @@ def norms() -> dict[str, Any]:
 
 def run(result: Result, fast: bool) -> None:
     ref = references.load(REFERENCE)
-    compare_with_reference(result.compare, objects(), ref)
+    references.compare_tree(result.compare, objects(), ref)
     made = arithmetic()
-    compare_with_reference(result.compare, made, ref)
+    references.compare_tree(result.compare, made, ref)
     reduced = reductions(made["A"])
-    compare_with_reference(result.compare, reduced, ref)
-    compare_with_reference(result.compare, products(made["A"], reduced["x"]), ref)
-    compare_with_reference(result.compare, norms(), ref)
+    references.compare_tree(result.compare, reduced, ref)
+    references.compare_tree(result.compare, products(made["A"], reduced["x"]), ref)
+    references.compare_tree(result.compare, norms(), ref)
     result.text(
         "Where the JAX code differs from d2l's: `B = A` replaces `A.clone()` (an immutable array can be shared); "
         "`A.sum(axis=(0, 1))` takes a tuple where PyTorch takes `axis=[0, 1]`; `torch.mv` and `torch.mm` are "

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ch2_1_ndarray import compare_with_reference
 from experiments.common import Result, cli
 from jaxdl import references
 
@@ -109,7 +108,7 @@ def second_derivatives() -> dict[str, Any]:
 def run(result: Result, fast: bool) -> None:
     ref = references.load(REFERENCE)
     x = jnp.arange(4.0)
-    compare_with_reference(result.compare, gradients(x), ref)
+    references.compare_tree(result.compare, gradients(x), ref)
     result.text(
         "PyTorch attaches gradients to tensors: `x.requires_grad_(True)`, `y.backward()`, then read `x.grad` "
         f"(None before the first backward: {ref['grad_before_backward_is_none']}), and zero it with "

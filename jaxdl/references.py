@@ -8,8 +8,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
+import jax
 import numpy as np
 
 #: Where the committed reference files live (``experiments/reference`` in the repo).
@@ -152,6 +153,41 @@ def compare(
     return Comparison(
         quantity, _show(a), _show(b), float(diff.max()) if diff.size else 0.0, tol, ok
     )
+
+
+#: Relative tolerance of `compare_tree` per stored tensor dtype; integers and booleans compare exactly.
+TREE_RTOL = {"float32": 1e-6, "float64": 1e-12}
+
+
+def _is_stored_tensor(entry: Any) -> bool:
+    # How the generators store a tensor: {"values": ..., "shape": [...], "dtype": "float32"}.
+    return isinstance(entry, Mapping) and set(entry) == {"values", "shape", "dtype"}
+
+
+def compare_tree(
+    compare: Callable[..., Comparison], ours: Mapping[str, Any], ref: Mapping[str, Any], prefix: str = ""
+) -> list[Comparison]:
+    """Compares each leaf of the nested dict `ours` with the same key of `ref` via `compare`, one row per leaf."""
+    # `compare` is `references.compare` (tests) or `Result.compare` (experiments); it matches NaN and inf.
+    # A stored tensor is checked on its values (rtol by dtype) and on its dtype as JAX canonicalises it:
+    # torch's int64 is JAX's int32 unless 64-bit mode is on. Other leaves compare exactly.
+    rows = []
+    for key, value in ours.items():
+        name = f"{prefix}{key}"
+        expected = ref[key]
+        if _is_stored_tensor(expected):
+            torch_dtype = expected["dtype"]
+            rows.append(compare(name, value, expected["values"], rtol=TREE_RTOL.get(torch_dtype, 0.0)))
+            jax_dtype = str(jax.dtypes.canonicalize_dtype(np.dtype(torch_dtype)))
+            label = f"{name} dtype"
+            if jax_dtype != torch_dtype:
+                label += f" (torch {torch_dtype} is {jax_dtype} in JAX)"
+            rows.append(compare(label, str(np.asarray(value).dtype), jax_dtype))
+        elif isinstance(value, Mapping):
+            rows += compare_tree(compare, value, expected, f"{name}.")
+        else:
+            rows.append(compare(name, value, expected))
+    return rows
 
 
 def within(quantity: str, value: float, low: float, high: float, reference: str | None = None) -> Comparison:

@@ -22,7 +22,7 @@ from jaxdl import references
 def assert_matches(ours: dict, name: str, section: str | None = None) -> None:
     """Every leaf of `ours` equals the stored reference (float32 to rtol 1e-6, the rest exactly)."""
     ref = references.load(name)
-    rows = ndarray.compare_with_reference(references.compare, ours, ref[section] if section else ref)
+    rows = references.compare_tree(references.compare, ours, ref[section] if section else ref)
     failed = [f"{r.quantity}: {r.jaxdl} vs {r.reference}" for r in rows if not r.passed]
     assert rows and not failed, failed
 
