@@ -9,7 +9,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from experiments.common import Result, cli
 from jaxdl import plotting, references

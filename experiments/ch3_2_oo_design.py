@@ -3,7 +3,7 @@ Trainer become pure functions, and the ProgressBoard's every_n averaging becomes
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

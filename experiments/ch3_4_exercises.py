@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from experiments.ch3_4_linear_regression_scratch import (
-    BATCH_SIZE, ReplayRun, compare_replay, first_batch_grads, linreg_params, parameter_errors, replay, replay_dataset,
+    ReplayRun, compare_replay, first_batch_grads, linreg_params, parameter_errors, replay, replay_dataset,
 )
 from experiments.common import Result, cli
 from jaxdl import losses, models, optimizers, plotting, references, training
@@ -68,12 +67,10 @@ def run_exercise(spec: dict[str, Any], loss: training.Loss, reduction: str, data
     params = linreg_params(spec["init_w"], 0.0)
     optimizer = optimizers.sgd(spec["lr"])
     if reduction == "mean":
-        value, grads = first_batch_grads(models.linreg_apply, loss, params, dataset, orders[0])
+        objective = training.make_objective(models.linreg_apply, loss)
+        value, grads = first_batch_grads(objective, params, dataset, orders[0])
         return replay(models.linreg_apply, loss, params, dataset, orders, optimizer), value, grads
-    rows = jnp.asarray(orders[0][:BATCH_SIZE])
-    objective = summed_objective(models.linreg_apply, loss)
-    value, grads = jax.value_and_grad(objective)(params, dataset.X_train[rows], dataset.y_train[rows],
-                                                 jnp.ones(rows.shape[0]))
+    value, grads = first_batch_grads(summed_objective(models.linreg_apply, loss), params, dataset, orders[0])
     replayed = replay(models.linreg_apply, loss, params, dataset, orders, optimizer,
                       train_epoch=make_summed_epoch(models.linreg_apply, loss, optimizer))
     # PyTorch evaluates the same summed loss over all validation examples; replay() reports the mean.
@@ -86,7 +83,8 @@ def run(result: Result, fast: bool) -> None:
     dataset = replay_dataset(stored)
     orders = np.asarray(stored["orders"])
 
-    rows = ["| run | lr | last-epoch train loss | validation loss per example | error in w | error in b |", "|---|---|---|---|---|---|"]
+    rows = ["| run | lr | last-epoch train loss | validation loss per example | error in w | error in b |",
+            "|---|---|---|---|---|---|"]
     curves, labels = [], []
     for name in FAST_RUNS if fast else RUNS:
         loss, reduction, label = RUNS[name]

@@ -74,11 +74,10 @@ def replay(
     return ReplayRun(np.concatenate(step_losses), np.array(val_losses), params)
 
 
-def first_batch_grads(apply: training.Apply, loss: training.Loss, params: Any, dataset: Dataset,
-                      order: np.ndarray, batch_size: int = BATCH_SIZE) -> tuple[jax.Array, Any]:
-    """The training objective and its gradient at params on the first minibatch of an order."""
+def first_batch_grads(objective: Callable, params: Any, dataset: Dataset, order: np.ndarray,
+                      batch_size: int = BATCH_SIZE) -> tuple[jax.Array, Any]:
+    """A minibatch objective (params, X, y, mask) and its gradient at params on the first minibatch of an order."""
     rows = jnp.asarray(order[:batch_size])
-    objective = training.make_objective(apply, loss)
     return jax.value_and_grad(objective)(params, dataset.X_train[rows], dataset.y_train[rows], jnp.ones(batch_size))
 
 
@@ -173,7 +172,8 @@ def run(result: Result, fast: bool) -> None:
     orders = np.asarray(stored["orders"])
     init = linreg_params(ref["init"]["w"], ref["init"]["b"])
 
-    value, grads = first_batch_grads(models.linreg_apply, losses.squared_loss, init, dataset, orders[0])
+    objective = training.make_objective(models.linreg_apply, losses.squared_loss)
+    value, grads = first_batch_grads(objective, init, dataset, orders[0])
     torch_grads = ref["grads_at_init"]["grads"]
     result.compare("loss at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
     result.compare("jax.grad w at init vs torch w.grad", grads["W"], torch_grads["w"], rtol=GRAD_RTOL)

@@ -3,6 +3,8 @@ nn.LazyLinear + nn.MSELoss + torch.optim.SGD, and d2l's run checked against band
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +14,7 @@ from experiments.ch3_4_linear_regression_scratch import (
     GRAD_RTOL, LR, NUM_KEYS, check_book_band, compare_replay, first_batch_grads, replay, replay_dataset,
 )
 from experiments.common import Result, cli
-from jaxdl import losses, models, optimizers, references
+from jaxdl import losses, models, optimizers, references, training
 
 SECTION = "3.5"
 TITLE = "Concise implementation of linear regression"
@@ -25,6 +27,11 @@ def mse(y_hat: jax.Array, y: jax.Array) -> jax.Array:
     return optax.squared_error(y_hat, y.reshape(y_hat.shape)).reshape(y_hat.shape[0], -1).mean(axis=1)
 
 
+def params_from_torch(weight: Any, bias: Any) -> models.Params:
+    """A dense layer's parameters from nn.Linear's: W is weight transposed ((out, in) -> (in, out))."""
+    return {"W": jnp.asarray(weight, jnp.float32).T, "b": jnp.asarray(bias, jnp.float32)}
+
+
 def init(key: jax.Array) -> models.Params:
     """d2l 3.5's intended init: one dense layer with W ~ N(0, 0.01^2) and b = 0."""
     return models.dense_init(key, 2, 1, sigma=0.01)
@@ -35,17 +42,16 @@ def run(result: Result, fast: bool) -> None:
     stored = references.load(DATA_REFERENCE)["replay_data"]
     dataset = replay_dataset(stored)
     orders = np.asarray(stored["orders"])
-    # nn.Linear keeps weight as (out, in); a jaxdl dense layer keeps W as (in, out).
-    params = {"W": jnp.asarray(ref["init"]["weight"], jnp.float32).T, "b": jnp.asarray(ref["init"]["bias"], jnp.float32)}
+    params = params_from_torch(ref["init"]["weight"], ref["init"]["bias"])
 
-    value, grads = first_batch_grads(models.dense_apply, mse, params, dataset, orders[0])
+    value, grads = first_batch_grads(training.make_objective(models.dense_apply, mse), params, dataset, orders[0])
+    half, _ = first_batch_grads(training.make_objective(models.dense_apply, losses.squared_loss), params, dataset,
+                                orders[0])
     torch_grads = ref["grads_at_init"]["grads"]
     result.compare("MSE at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
     result.compare("jax.grad W.T at init vs net.weight.grad", grads["W"].T, torch_grads["net.weight"], rtol=GRAD_RTOL)
     result.compare("jax.grad b at init vs net.bias.grad", grads["b"], torch_grads["net.bias"], rtol=GRAD_RTOL)
-    result.compare("MSE = 2 x d2l 3.4's squared loss (same minibatch)", value,
-                   2 * first_batch_grads(models.dense_apply, losses.squared_loss, params, dataset, orders[0])[0],
-                   rtol=1e-6)
+    result.compare("MSE = 2 x d2l 3.4's squared loss (same minibatch)", value, 2 * half, rtol=1e-6)
 
     replayed = replay(models.dense_apply, mse, params, dataset, orders, optimizers.optax_sgd(LR))
     compare_replay(result, "replay optax.sgd vs torch.optim.SGD", replayed, ref["replay_torch_optim_sgd"])
