@@ -117,6 +117,7 @@ def run(result: Result, fast: bool) -> None:
     )
     axes = plotting.plot(curves, xlabel="step", ylabel="minibatch loss", legend=labels, yscale="log",
                          figsize=(5, 3))
+    axes.legend(labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # keep the curves visible
     result.save_figure(axes.figure, "exercise_losses.png")
 
 
