@@ -124,6 +124,43 @@ def test_difference_quotients_approach_the_grad_value():
     assert (float(slope), float(intercept)) == (2.0, -3.0)
 
 
+def test_eager_difference_quotients_equal_pytorch_bit_for_bit_in_both_precisions():
+    """Same IEEE operations in the same order: the stored torch quotients are reproduced exactly."""
+    stored = references.load(calculus.REFERENCE)
+    h = calculus.STEPS
+    np.testing.assert_array_equal(h, stored["steps"])
+    torch64 = stored["quotients_float64"]["values"]
+    np.testing.assert_array_equal([calculus.difference_quotient(1.0, step) for step in h], torch64)
+    with jax.enable_x64(True):
+        np.testing.assert_array_equal(calculus.difference_quotient(jnp.float64(1.0), jnp.asarray(h)), torch64)
+    quotients32 = calculus.difference_quotient(jnp.float32(1.0), jnp.asarray(h, jnp.float32))
+    np.testing.assert_array_equal(quotients32, stored["quotients_float32"]["values"])
+
+
+def test_jit_quotients_stay_within_an_ulp_over_h_of_pytorch():
+    torch32 = np.asarray(references.load(calculus.REFERENCE)["quotients_float32"]["values"])
+    h = calculus.STEPS
+    fused = jax.jit(calculus.difference_quotient)(jnp.float32(1.0), jnp.asarray(h, jnp.float32))
+    assert np.all(np.abs(np.asarray(fused) - torch32) <= 2**-22 / h)
+
+
+def test_grad_and_tangent_equal_pytorch_autograd():
+    stored = references.load(calculus.REFERENCE)
+    assert float(jax.grad(calculus.f)(jnp.float32(1.0))) == stored["grad_at_1"]["values"]
+    torch_xs = jnp.asarray(stored["xs"]["values"], jnp.float32)
+    np.testing.assert_array_equal(jax.vmap(jax.grad(calculus.f))(torch_xs), stored["grad_at_xs"]["values"])
+    assert float(calculus.tangent(1.0)[1]) == stored["tangent_intercept"]["values"]
+
+
+def test_jnp_linspace_is_within_float32_eps_of_torch_linspace():
+    """jnp.linspace rounds t = i/10 to float32; torch.linspace's 0.5 steps are exact here."""
+    torch_xs = np.asarray(references.load(calculus.REFERENCE)["xs"]["values"], np.float32)
+    xs = np.asarray(jnp.linspace(*calculus.GRID))
+    assert xs.dtype == np.float32 and xs.shape == torch_xs.shape
+    np.testing.assert_allclose(xs, torch_xs, rtol=np.finfo(np.float32).eps, atol=0)
+    np.testing.assert_allclose(jax.vmap(jax.grad(calculus.f))(xs), 6 * torch_xs - 4, rtol=1e-6)
+
+
 # --- 2.5 --------------------------------------------------------------------------------------------
 
 

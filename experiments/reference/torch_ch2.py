@@ -1,4 +1,4 @@
-"""PyTorch reference numbers for d2l chapter 2 (sections 2.1, 2.2, 2.3, 2.5), computed as d2l 1.0.3 does."""
+"""PyTorch reference numbers for d2l chapter 2 (sections 2.1-2.5), computed as d2l 1.0.3 does."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ NA,NA,140000"""
 # enough (|2a| >= 1000) that the while loop never runs.
 CONTROL_FLOW_A = (-5000.0, -123.25, -2.5, -1.0, -0.3, -1e-3, -1e-6, 1e-6, 1e-3, 0.3, 1.0, 7.0, 499.9, 500.0, 1234.5)
 NUM_RANDOM_A = 1000
+
+# d2l 2.4: the steps h of the difference quotients, and the grid on which the derivative is taken.
+CALCULUS_STEPS = 10.0 ** np.arange(-1, -6, -1)
+CALCULUS_GRID = (-2.0, 3.0, 11)
 
 
 def _dtype(t: torch.Tensor) -> str:
@@ -204,6 +208,32 @@ def linear_algebra() -> dict[str, Any]:
     return out
 
 
+def calculus_f(x: torch.Tensor) -> torch.Tensor:
+    """d2l 2.4's example function 3x^2 - 4x."""
+    return 3 * x**2 - 4 * x
+
+
+def calculus() -> dict[str, Any]:
+    """d2l 2.4 Calculus: difference quotients at x = 1 in float64 and float32, autograd derivatives, the tangent."""
+    out: dict[str, Any] = {"x0": 1.0, "steps": CALCULUS_STEPS}
+    for dtype in (torch.float64, torch.float32):
+        x, h = torch.tensor(1.0, dtype=dtype), torch.tensor(CALCULUS_STEPS, dtype=dtype)
+        out[f"quotients_{_dtype(x)}"] = _tensor((calculus_f(x + h) - calculus_f(x)) / h)
+
+    x = torch.tensor(1.0, requires_grad=True)
+    y = calculus_f(x)
+    y.backward()
+    out["grad_at_1"] = _tensor(x.grad)
+    # The tangent at x = 1 is y = f'(1) x + (f(1) - f'(1)); d2l plots it as 2x - 3.
+    out["tangent_intercept"] = _tensor(y.detach() - x.grad * x.detach())
+
+    xs = torch.linspace(*CALCULUS_GRID, requires_grad=True)
+    calculus_f(xs).sum().backward()
+    out["xs"] = _tensor(xs)
+    out["grad_at_xs"] = _tensor(xs.grad)
+    return out
+
+
 def control_flow_f(a: torch.Tensor) -> torch.Tensor:
     """d2l 2.5.4: a function whose computation graph depends on its input."""
     b = a * 2
@@ -288,5 +318,6 @@ def generate() -> dict[str, dict]:
         "ch2_1_ndarray": ndarray(),
         "ch2_2_preprocessing": preprocessing(),
         "ch2_3_linear_algebra": linear_algebra(),
+        "ch2_4_calculus": calculus(),
         "ch2_5_autodiff": autodiff(),
     }
