@@ -23,7 +23,7 @@ FAST_EPOCHS = 2
 # Accuracy: the project's goal, 1 point. Losses: a few times the seeds' spread (train ~0.001, val ~0.01);
 # the last epoch's validation numbers move with the last few minibatches, so they get the wider margin.
 MARGINS = {"train_loss": 0.005, "val_loss": 0.02, "val_acc": 0.01}
-# Replay tolerances: per-step losses (the task's rtol); parameters after 200 float32 SGD steps, where
+# Replay tolerances: per-step losses (the project rtol); parameters after 200 float32 SGD steps, where
 # sums over 784 rows add up 784 roundings.
 STEP_RTOL = 1e-4
 PARAM_TOLERANCES = {"W_norm": {"rtol": 1e-5}, "W_sum": {"atol": 1e-4}, "W_column_sums": {"atol": 1e-4},
@@ -34,7 +34,7 @@ GRAD_TOLERANCES = {"grad_W_norm": {"rtol": 1e-5}, "grad_W_sum": {"atol": 1e-5},
                    "grad_W_column_sums": {"rtol": 1e-5, "atol": 1e-6}, "grad_W_rows": {"rtol": 1e-5, "atol": 1e-7},
                    "grad_b": {"rtol": 1e-5, "atol": 1e-7}}
 
-Params = dict[str, jax.Array]
+Params = models.Params
 
 
 # ---------------------------------------------------------------- replay against PyTorch

@@ -53,7 +53,7 @@ def read_idx(path: Path) -> torch.Tensor:
 def fashion_mnist_uint8() -> dict[str, torch.Tensor]:
     """The four arrays as torchvision.datasets.FashionMNIST keeps them (.data uint8, .targets int64)."""
     directory = locate()
-    assert directory is not None, "Fashion-MNIST not found; run `python -m jaxdl.fashion_mnist` first"
+    assert directory is not None, "Fashion-MNIST not found; run `python -m jaxdl` first"
     out = {key: read_idx(directory / name) for key, (name, _) in FILES.items()}
     return {k: v.long() if k.endswith("labels") else v for k, v in out.items()}
 
@@ -292,13 +292,16 @@ def evaluate(model: Any, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float
         return model.loss(Y_hat, y).item(), accuracy(Y_hat, y).item()
 
 
-def book_run(make_model: Callable[[], Any], make_optimizer: Callable[[Any], Any], data: tuple[torch.Tensor, ...],
-             seed: int, epochs: int) -> dict[str, Any]:
+MakeOptimizer = Callable[[Any, float], Any]  # (model, lr) -> optimizer with zero_grad() and step()
+
+
+def book_run(make_model: Callable[[], Any], make_optimizer: MakeOptimizer, lr: float,
+             data: tuple[torch.Tensor, ...], seed: int, epochs: int) -> dict[str, Any]:
     """d2l's Trainer.fit as the book runs it: torch's RNG, shuffled DataLoader (last partial batch kept)."""
     X_train, y_train, X_val, y_val = data
     torch.manual_seed(seed)
     model = make_model()
-    optimizer = make_optimizer(model)
+    optimizer = make_optimizer(model, lr)
     loader = DataLoader(TensorDataset(X_train, y_train), BATCH_SIZE, shuffle=True)
     train_loss, val_loss, val_acc = [], [], []
     start = time.perf_counter()
@@ -319,25 +322,20 @@ def book_run(make_model: Callable[[], Any], make_optimizer: Callable[[Any], Any]
             "timing": {"seconds": seconds}}
 
 
-def book_band(make_model, make_optimizer, data, epochs: int) -> dict[str, Any]:
-    """Book runs over BOOK_SEEDS with d2l's hyperparameters."""
-    runs = [book_run(make_model, make_optimizer, data, seed, epochs) for seed in BOOK_SEEDS]
-    return {"seeds": list(BOOK_SEEDS), "epochs": epochs, "lr": make_optimizer.lr, "batch_size": BATCH_SIZE,
-            "runs": runs}
-
-
-def with_lr(make: Callable[[Any, float], Any], lr: float) -> Callable[[Any], Any]:
-    """An optimizer factory model -> optimizer that remembers its learning rate."""
-    factory = lambda model: make(model, lr)  # noqa: E731
-    factory.lr = lr
-    return factory
+def book_band(make_model: Callable[[], Any], make_optimizer: MakeOptimizer, lr: float,
+              data: tuple[torch.Tensor, ...], epochs: int) -> dict[str, Any]:
+    """Book runs over BOOK_SEEDS."""
+    runs = [book_run(make_model, make_optimizer, lr, data, seed, epochs) for seed in BOOK_SEEDS]
+    return {"seeds": list(BOOK_SEEDS), "epochs": epochs, "lr": lr, "batch_size": BATCH_SIZE, "runs": runs}
 
 
 def hand_sgd(model: Any, lr: float) -> SGD:
+    """d2l's optimizer for the from-scratch models."""
     return SGD(list(model.parameters()), lr)
 
 
 def torch_sgd(model: Any, lr: float) -> torch.optim.SGD:
+    """d2l's optimizer for the concise models."""
     return torch.optim.SGD(model.parameters(), lr=lr)
 
 
@@ -396,7 +394,7 @@ def first_batch_gradients(model: Any, data: tuple[torch.Tensor, ...], order: np.
 
 
 def replay(data: dict[str, torch.Tensor], make_model: Callable[[dict], Any], init: str,
-           optimizers: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+           optimizers: dict[str, MakeOptimizer]) -> dict[str, Any]:
     """The replay reference on the fixed subset: setup and checksums, init gradients, one run per optimizer."""
     params, orders = replay_draws(init)
     n, m = REPLAY["num_train"], REPLAY["num_val"]
@@ -410,7 +408,7 @@ def replay(data: dict[str, torch.Tensor], make_model: Callable[[dict], Any], ini
     }
     for name, make_optimizer in optimizers.items():
         model = make_model(params)
-        out[name] = replay_run(model, make_optimizer(model), subset, orders)
+        out[name] = replay_run(model, make_optimizer(model, REPLAY["lr"]), subset, orders)
     return out
 
 
@@ -423,7 +421,7 @@ def softmax_scratch(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     y_hat = torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
     y = torch.tensor([0, 2])
     make = lambda p: SoftmaxRegressionScratch(W=p["W"])  # noqa: E731
-    book = book_band(SoftmaxRegressionScratch, with_lr(hand_sgd, LR), full_data(data), EPOCHS)
+    book = book_band(SoftmaxRegressionScratch, hand_sgd, LR, full_data(data), EPOCHS)
     return {
         "softmax_example": {"X": X, "softmax": naive_softmax(X), "row_sums": naive_softmax(X).sum(1)},
         "cross_entropy_example": {
@@ -432,7 +430,7 @@ def softmax_scratch(data: dict[str, torch.Tensor]) -> dict[str, Any]:
             "cross_entropy": scratch_cross_entropy(y_hat, y),
             "accuracy": accuracy(y_hat, y),
         },
-        "replay": replay(data, make, "normal", {"hand_sgd": with_lr(hand_sgd, LR), "torch_sgd": with_lr(torch_sgd, LR)}),
+        "replay": replay(data, make, "normal", {"hand_sgd": hand_sgd, "torch_sgd": torch_sgd}),
         "book": book,
     }  # fmt: skip
 
@@ -464,7 +462,7 @@ def softmax_exercises(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """d2l 4.4 exercises: overflow cases; the from-scratch model with lr 0.2 for 5 epochs (book band)."""
     return {
         "overflow": overflow_cases(),
-        "lr_0.2_5_epochs": book_band(SoftmaxRegressionScratch, with_lr(hand_sgd, 0.2), full_data(data), 5),
+        "lr_0.2_5_epochs": book_band(SoftmaxRegressionScratch, hand_sgd, 0.2, full_data(data), 5),
     }
 
 
@@ -472,8 +470,8 @@ def softmax_concise(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """d2l 4.5: nn.LazyLinear + F.cross_entropy + torch.optim.SGD; replay with NumPy-drawn init, book band."""
     make = lambda p: SoftmaxRegression(weight=np.ascontiguousarray(p["W"].T), bias=p["b"])  # noqa: E731
     return {
-        "replay": replay(data, make, "uniform", {"torch_sgd": with_lr(torch_sgd, LR)}),
-        "book": book_band(SoftmaxRegression, with_lr(torch_sgd, LR), full_data(data), EPOCHS),
+        "replay": replay(data, make, "uniform", {"torch_sgd": torch_sgd}),
+        "book": book_band(SoftmaxRegression, torch_sgd, LR, full_data(data), EPOCHS),
     }
 
 
