@@ -102,13 +102,24 @@ def test_mse_is_twice_the_squared_loss():
     np.testing.assert_allclose(concise.mse(y_hat, y), [0.25, 0.25, 4.0], rtol=1e-7)
 
 
-def test_book_run_falls_in_the_band_of_torch_seeds(scratch_ref):
-    params, history = scratch.own_run(jax.random.key(0), lambda k: models.linreg_init(k, 2, sigma=0.01),
-                                      models.linreg_apply, losses.squared_loss, optimizers.sgd(scratch.LR))
+# section -> (reference file, its band key, init, apply, loss, optimizer)
+BOOK_RUNS = {
+    "3.4": (scratch.REFERENCE, "book", lambda k: models.linreg_init(k, 2, sigma=0.01), models.linreg_apply,
+            losses.squared_loss, optimizers.sgd(scratch.LR)),
+    "3.5": (concise.REFERENCE, "book_intended_init", concise.init, models.dense_apply, concise.mse,
+            optimizers.optax_sgd(scratch.LR)),
+}
+
+
+@pytest.mark.parametrize("section", BOOK_RUNS)
+def test_book_run_falls_in_the_band_of_torch_seeds(section):
+    reference, band, init, apply, loss, optimizer = BOOK_RUNS[section]
+    runs = references.load(reference)[band]
+    params, history = scratch.own_run(jax.random.key(0), init, apply, loss, optimizer)
     w_error, b_error = scratch.parameter_errors(params)
     ours = scratch.book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error, b_error)
-    theirs = scratch.torch_book_quantities(scratch_ref["book"])
-    assert len(scratch_ref["book"]) == 20
+    theirs = scratch.torch_book_quantities(runs)
+    assert len(runs) == 20
     for name, value in ours.items():
         low, high = scratch.book_band(theirs[name])
         assert low <= value <= high, (name, value, low, high)
