@@ -179,7 +179,10 @@ def fit(
     come from `key`, so the same key gives the same run. plot="live" redraws d2l's training plot in a
     notebook after every epoch; a path saves it there as a PNG at the end.
     """
-    from tqdm.auto import tqdm
+    if progress:
+        from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
+    else:
+        from tqdm import tqdm  # disabled below; tqdm.auto would still warn where ipywidgets is missing
 
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
