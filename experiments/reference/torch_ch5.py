@@ -95,7 +95,7 @@ def _checksum(*arrays: np.ndarray) -> str:
 def _summary(W: torch.Tensor) -> dict[str, Any]:
     """A weight matrix (in, out) as its norm, sum and an 8 x 8 slice from the middle rows (for W1 the
     centre pixels, which are rarely blank)."""
-    a = W.detach().numpy()
+    a = W.detach().numpy().copy()  # .numpy() shares memory, and d2l's SGD zeroes gradients in place
     r = a.shape[0] // 2
     return {"norm": np.linalg.norm(a.astype(np.float64)), "sum": a.astype(np.float64).sum(), "slice": a[r : r + 8, :8]}
 
@@ -198,7 +198,8 @@ def _set_params(model: nn.Module, init: list[tuple[np.ndarray, np.ndarray]]) -> 
 def _layers_summary(model: nn.Module, grads: bool) -> list[dict[str, Any]]:
     """Per layer: W (or its gradient) summarised, b (or its gradient) in full."""
     pick = (lambda t: t.grad) if grads else (lambda t: t)
-    return [{"W": _summary(_in_out(model, pick(W))), "b": pick(b).detach().numpy()} for W, b in model.layers()]
+    return [{"W": _summary(_in_out(model, pick(W))), "b": pick(b).detach().numpy().copy()}
+            for W, b in model.layers()]
 
 
 def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
