@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
-import optax
 
 from experiments.ch3_4_linear_regression_scratch import (
     ReplayRun, compare_replay, first_batch_grads, linreg_params, parameter_errors, replay, replay_dataset,
@@ -35,46 +34,17 @@ RUNS: dict[str, tuple[Callable, str, str]] = {
 FAST_RUNS = ("lr_0.03", "zero_init", "sigma_sqrt_1000", "absolute_sum")
 
 
-def summed_objective(apply: training.Apply, loss: training.Loss) -> Callable:
-    """The sum (not the mean) of the per-example loss over the unmasked examples of a minibatch."""
-
-    def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
-        return (loss(apply(params, X), y).reshape(mask.shape) * mask).sum()
-
-    return objective
-
-
-def make_summed_epoch(apply: training.Apply, loss: training.Loss,
-                      optimizer: optax.GradientTransformation) -> Callable:
-    """training.make_train_epoch for a summed minibatch loss: one lax.scan over the minibatch plan."""
-    update = training.make_update(summed_objective(apply, loss), optimizer)
-
-    def epoch(params, opt_state, X, y, idx, mask):
-        def body(carry, batch):
-            rows, m = batch
-            params, opt_state, value = update(*carry, X[rows], y[rows], m)
-            return (params, opt_state), value
-
-        (params, opt_state), values = jax.lax.scan(body, (params, opt_state), (idx, mask))
-        return params, opt_state, values
-
-    return jax.jit(epoch)
-
-
 def run_exercise(spec: dict[str, Any], loss: training.Loss, reduction: str, dataset: Dataset,
                  orders: np.ndarray) -> tuple[ReplayRun, jax.Array, Any]:
     """One replayed exercise run with the hand-written SGD, and the objective and gradient at its start."""
     params = linreg_params(spec["init_w"], 0.0)
-    optimizer = optimizers.sgd(spec["lr"])
-    if reduction == "mean":
-        objective = training.make_objective(models.linreg_apply, loss)
-        value, grads = first_batch_grads(objective, params, dataset, orders[0])
-        return replay(models.linreg_apply, loss, params, dataset, orders, optimizer), value, grads
-    value, grads = first_batch_grads(summed_objective(models.linreg_apply, loss), params, dataset, orders[0])
-    replayed = replay(models.linreg_apply, loss, params, dataset, orders, optimizer,
-                      train_epoch=make_summed_epoch(models.linreg_apply, loss, optimizer))
-    # PyTorch evaluates the same summed loss over all validation examples; replay() reports the mean.
-    return replayed._replace(val_loss=replayed.val_loss * dataset.X_val.shape[0]), value, grads
+    objective = training.make_objective(models.linreg_apply, loss, reduction=reduction)
+    value, grads = first_batch_grads(objective, params, dataset, orders[0])
+    replayed = replay(models.linreg_apply, loss, params, dataset, orders, optimizers.sgd(spec["lr"]),
+                      reduction=reduction)
+    if reduction == "sum":  # PyTorch evaluates the same summed loss over all validation examples
+        replayed = replayed._replace(val_loss=replayed.val_loss * dataset.X_val.shape[0])
+    return replayed, value, grads
 
 
 def run(result: Result, fast: bool) -> None:

@@ -56,13 +56,11 @@ def replay(
     orders: np.ndarray,
     optimizer: optax.GradientTransformation,
     batch_size: int = BATCH_SIZE,
-    train_epoch: Callable | None = None,
+    reduction: str = "mean",
 ) -> ReplayRun:
-    """Trains through the given minibatch orders (one row per epoch), exactly the batches PyTorch saw.
-
-    train_epoch defaults to training.make_train_epoch (the mean loss of each minibatch).
-    """
-    train_epoch = train_epoch or training.make_train_epoch(apply, loss, optimizer)
+    """Trains through the given minibatch orders (one row per epoch), exactly the batches PyTorch saw,
+    on the mean (d2l's) or the sum of each minibatch's loss."""
+    train_epoch = training.make_train_epoch(apply, loss, optimizer, reduction=reduction)
     evaluate = training.make_evaluate(apply, loss, metric=None)
     opt_state = optimizer.init(params)
     step_losses, val_losses = [], []

@@ -50,12 +50,16 @@ def default_preprocess(X: jax.Array) -> jax.Array:
     return scale(X) if X.dtype == jnp.uint8 else X
 
 
-def make_objective(apply: Apply, loss: Loss, preprocess: Callable = default_preprocess) -> Callable:
-    """The training objective: mean loss over the unmasked examples of a minibatch."""
+def make_objective(apply: Apply, loss: Loss, preprocess: Callable = default_preprocess,
+                   reduction: Literal["mean", "sum"] = "mean") -> Callable:
+    """The training objective: mean (d2l's) or sum of the loss over the unmasked examples of a minibatch."""
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
     def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
         per_example = loss(apply(params, preprocess(X)), y).reshape(mask.shape)
-        return jnp.where(mask > 0, per_example, 0.0).sum() / mask.sum()
+        total = jnp.where(mask > 0, per_example, 0.0).sum()
+        return total / mask.sum() if reduction == "mean" else total
 
     return objective
 
@@ -72,10 +76,10 @@ def make_update(objective: Callable, optimizer: optax.GradientTransformation) ->
 
 
 def make_train_step(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
-                    preprocess: Callable = default_preprocess) -> Callable:
+                    preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean") -> Callable:
     """The jitted minibatch step for Python loops: (params, opt_state, X, y, rows, mask) -> (params,
     opt_state, loss), gathering the batch's rows on device."""
-    update = make_update(make_objective(apply, loss, preprocess), optimizer)
+    update = make_update(make_objective(apply, loss, preprocess, reduction), optimizer)
 
     def step(params, opt_state, X, y, rows, mask):
         return update(params, opt_state, X[rows], y[rows], mask)
@@ -84,13 +88,13 @@ def make_train_step(apply: Apply, loss: Loss, optimizer: optax.GradientTransform
 
 
 def make_train_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
-                     preprocess: Callable = default_preprocess) -> Callable:
+                     preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean") -> Callable:
     """A whole epoch as one compiled call: lax.scan of the step over a minibatch plan (idx, mask).
 
     (params, opt_state, X, y, idx, mask) -> (params, opt_state, per-step losses). The data stays on
     device; each step gathers its rows.
     """
-    update = make_update(make_objective(apply, loss, preprocess), optimizer)
+    update = make_update(make_objective(apply, loss, preprocess, reduction), optimizer)
 
     def epoch(params, opt_state, X, y, idx, mask):
         def body(carry, batch):
@@ -168,6 +172,7 @@ def fit(
     batch_size: int,
     metric: Metric | None = correct,
     preprocess: Callable = default_preprocess,
+    reduction: Literal["mean", "sum"] = "mean",
     loop: Literal["scan", "python"] = "scan",
     progress: bool = True,
     plot: Literal["live"] | str | Path | None = None,
@@ -175,7 +180,8 @@ def fit(
     """Trains for `epochs` epochs of shuffled minibatches and returns (params, history).
 
     loop="scan" compiles each whole epoch into one call; loop="python" runs the same jitted step in
-    a Python loop over the same batches (the teaching version; same numbers, slower). The epoch keys
+    a Python loop over the same batches (the teaching version; same numbers, slower). reduction="sum"
+    trains on the minibatch sum of the loss instead of d2l's mean. The epoch keys
     come from `key`, so the same key gives the same run. plot="live" redraws d2l's training plot in a
     notebook after every epoch; a path saves it there as a PNG at the end.
     """
@@ -193,16 +199,15 @@ def fit(
     check_inputs(apply, params, data)
 
     opt_state = optimizer.init(params)
+    start = time.perf_counter()  # everything compiled before the first epoch counts as compilation
     plan = jax.jit(batch_indices, static_argnums=(1, 2))
     idx, mask = plan(key, n, batch_size)
-    evaluate = make_evaluate(apply, loss, metric, preprocess)
-
-    start = time.perf_counter()
+    evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     if loop == "scan":
-        run_epoch = make_train_epoch(apply, loss, optimizer, preprocess).lower(
+        run_epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
             params, opt_state, data.X_train, data.y_train, idx, mask).compile()
     else:
-        step = make_train_step(apply, loss, optimizer, preprocess).lower(
+        step = make_train_step(apply, loss, optimizer, preprocess, reduction).lower(
             params, opt_state, data.X_train, data.y_train, idx[0], mask[0]).compile()
 
         def run_epoch(params, opt_state, X, y, idx, mask):

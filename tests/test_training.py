@@ -77,6 +77,10 @@ def test_partial_last_batch_averages_only_its_real_examples():
     params = {"W": jnp.zeros((1, 1)), "b": jnp.zeros(1)}
     X, y = jnp.zeros((4, 1)), jnp.array([[2.0], [4.0], [100.0], [100.0]])
     assert float(objective(params, X, y, jnp.array([1.0, 1.0, 0.0, 0.0]))) == pytest.approx((2 + 8) / 2)
+    summed = training.make_objective(models.linreg_apply, losses.squared_loss, reduction="sum")
+    assert float(summed(params, X, y, jnp.array([1.0, 1.0, 0.0, 0.0]))) == pytest.approx(2 + 8)
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        training.make_objective(models.linreg_apply, losses.squared_loss, reduction="max")
 
 
 def test_classification_fit_tracks_accuracy():
