@@ -1,4 +1,4 @@
-"""d2l 5.2 exercises: a deeper MLP with sigmoid or ReLU units beside PyTorch, and a sweep of hidden sizes and learning rates."""
+"""d2l 5.2 exercises: a deeper MLP with sigmoid or ReLU units beside PyTorch; a sweep of widths and learning rates."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def first_layer_gradient_norms(data: Dataset, hiddens: tuple[int, ...]) -> dict[
 def sweep(result: Result, data: Dataset, hiddens: tuple[int, ...], lrs: tuple[float, ...], epochs: int) -> None:
     """Validation accuracy of the concise 784-h-10 ReLU MLP for every hidden size and learning rate."""
     acc = np.zeros((len(hiddens), len(lrs)))
-    lines = ["| hidden units | lr | train loss (last epoch) | val loss | val acc | train s |", "|---|---|---|---|---|---|"]
+    lines = ["| hidden units | lr | train loss (last epoch) | val loss | val acc | train s |",
+             "|---|---|---|---|---|---|"]
     start = time.perf_counter()
     for (i, h), (j, lr) in itertools.product(enumerate(hiddens), enumerate(lrs)):
         _, history = train_mlp(jax.random.key(0), data, sigma=None, optimizer=optimizers.optax_sgd(lr),

@@ -34,7 +34,7 @@ MODELS: dict[str, tuple[float | None, Callable[[float], optax.GradientTransforma
 
 # Replay tolerances on the final parameters: per element (atol) and on the sum of a weight matrix (rtol).
 # The scratch model, W ~ N(0, 0.01^2), starts with nearly identical hidden units and amplifies float32
-# rounding about ten times more than the concise one; the float64 witness run in `run` measures this.
+# rounding far more than the concise one; the float64 witness in `run` measures by how much.
 FINAL_TOL = {"scratch": {"atol": 1e-4, "sum_rtol": 5e-4}, "concise": {"atol": 1e-5, "sum_rtol": 1e-4}}
 
 # Book band margins, added on both sides of the spread of the PyTorch seeds. Accuracy: the project's goal,
@@ -264,7 +264,8 @@ def run(result: Result, fast: bool) -> None:
         "one with `torch.optim.SGD`, each for both jaxdl optimizers.\n\n"
         "How far float32 rounding alone moves each trajectory: the same replay in float64 (jaxdl under "
         "`jax.enable_x64`) against both float32 runs, largest absolute differences:\n\n"
-        "| model | quantity | jaxdl f32 vs PyTorch f32 | jaxdl f32 vs f64 | PyTorch f32 vs f64 |\n|---|---|---|---|---|\n"
+        "| model | quantity | jaxdl f32 vs PyTorch f32 | jaxdl f32 vs f64 | PyTorch f32 vs f64 |\n"
+        "|---|---|---|---|---|\n"
         + "\n".join(witness_rows)
         + "\n\nThe two float32 runs differ from each other by as much as each differs from the float64 one: the replay "
         "differences are rounding, amplified more by the scratch model, hence its wider final-parameter "
@@ -285,8 +286,8 @@ def run(result: Result, fast: bool) -> None:
         first = next(iter(histories.values()))
         result.save_figure(plotting.plot_history(first).figure, f"train_{kind}.png")
         result.save_figure(plot_band(histories, book, f"{kind} MLP: val acc"), f"band_{kind}.png")
-    result.text(f"Book runs, {epochs} epoch(s) on all {data.X_train.shape[0]} training images:\n\n" + HISTORY_HEADER + "\n"
-                + "\n".join(rows))
+    result.text(f"Book runs, {epochs} epoch(s) on all {data.X_train.shape[0]} training images:\n\n"
+                + HISTORY_HEADER + "\n" + "\n".join(rows))
     result.text(
         "Book: the same training as d2l (784-256-10 ReLU MLP, batch 256, lr 0.1), each library with its own "
         "random numbers, so only the spread can be compared: jaxdl's numbers must lie within the range of the "

@@ -1,4 +1,4 @@
-"""d2l 5.3 Forward propagation, backward propagation and computational graphs: gradients by hand, by jax.grad, by PyTorch."""
+"""d2l 5.3 Forward and backward propagation, computational graphs: gradients by hand, by jax.grad and by PyTorch."""
 
 from __future__ import annotations
 
@@ -180,8 +180,7 @@ def run(result: Result, fast: bool) -> None:
                        rtol=1e-5, atol=1e-8)
 
     closed = jax.make_jaxpr(objective, static_argnums=3)(params, X, y, lam)
-    names = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path((params, X, y))[0]]
-    names = [n.replace("[0]['", "").replace("']", "").replace("[1]", "X").replace("[2]", "y") for n in names]
+    names = [*sorted(params), "X", "y"]  # the jaxpr's inputs: the flattened arguments, dict keys sorted
     nodes, edges = graph(closed, names)
     result.save_figure(draw_graph(nodes, edges), "computational_graph.png")
     result.text("The computational graph of J, as `jax.make_jaxpr(objective)` records it (inputs "

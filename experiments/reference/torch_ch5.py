@@ -1,4 +1,4 @@
-"""PyTorch reference numbers for d2l chapter 5 (sections 5.1, 5.2, 5.3 and their exercises), as d2l 1.0.3 computes them."""
+"""PyTorch reference numbers for d2l chapter 5 (5.1, 5.2, 5.3 and exercises), computed as d2l 1.0.3 does."""
 
 from __future__ import annotations
 
