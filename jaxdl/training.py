@@ -200,8 +200,7 @@ def fit(
 
     opt_state = optimizer.init(params)
     start = time.perf_counter()  # everything compiled before the first epoch counts as compilation
-    plan = jax.jit(batch_indices, static_argnums=(1, 2))
-    idx, mask = plan(key, n, batch_size)
+    idx, mask = batch_indices(key, n, batch_size)
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     if loop == "scan":
         run_epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
@@ -235,7 +234,7 @@ def fit(
     epoch_keys = jax.random.split(key, max(epochs, 1))
     bar = tqdm(range(epochs), desc="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        idx, mask = plan(epoch_keys[epoch], n, batch_size)
+        idx, mask = batch_indices(epoch_keys[epoch], n, batch_size)
         t0 = time.perf_counter()
         params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
         losses = np.asarray(losses)  # waits for the epoch to finish
