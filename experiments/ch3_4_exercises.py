@@ -9,7 +9,13 @@ import jax
 import numpy as np
 
 from experiments.ch3_4_linear_regression_scratch import (
-    ReplayRun, compare_replay, first_batch_grads, linreg_params, parameter_errors, replay, replay_dataset,
+    ReplayRun,
+    compare_replay,
+    first_batch_grads,
+    linreg_params,
+    parameter_errors,
+    replay,
+    replay_dataset,
 )
 from experiments.common import Result, cli
 from jaxdl import losses, models, optimizers, plotting, references, training
@@ -62,7 +68,7 @@ def run(result: Result, fast: bool) -> None:
         replayed, value, grads = run_exercise(spec, loss, reduction, dataset, orders)
         torch_grads = spec["grads_at_init"]["grads"]
         result.compare(f"{name}: loss at init", value, spec["grads_at_init"]["loss"], rtol=GRAD_RTOL)
-        result.compare(f"{name}: grad w at init", grads["W"], torch_grads["w"], rtol=GRAD_RTOL)
+        result.compare(f"{name}: grad w at init", grads["W"].T, torch_grads["w"], rtol=GRAD_RTOL)
         result.compare(f"{name}: grad b at init", grads["b"], torch_grads["b"], rtol=GRAD_RTOL)
         compare_replay(result, f"replay {name}", replayed, spec)
         w_error, b_error = parameter_errors(replayed.params)

@@ -44,8 +44,8 @@ def replay_dataset(ref: dict[str, Any]) -> Dataset:
 
 
 def linreg_params(w: Any, b: Any) -> models.Params:
-    """linreg_apply's parameters from stored values: w (inputs, 1), b (1,)."""
-    return {"W": jnp.asarray(w, jnp.float32).reshape(-1, 1), "b": jnp.asarray(b, jnp.float32).reshape(1)}
+    """linreg_apply's parameters from stored values: d2l's w (inputs, 1) as W (1, inputs), b (1,)."""
+    return {"W": jnp.asarray(w, jnp.float32).reshape(1, -1), "b": jnp.asarray(b, jnp.float32).reshape(1)}
 
 
 def replay(
@@ -174,7 +174,7 @@ def run(result: Result, fast: bool) -> None:
     value, grads = first_batch_grads(objective, init, dataset, orders[0])
     torch_grads = ref["grads_at_init"]["grads"]
     result.compare("loss at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
-    result.compare("jax.grad w at init vs torch w.grad", grads["W"], torch_grads["w"], rtol=GRAD_RTOL)
+    result.compare("jax.grad w at init vs torch w.grad", grads["W"].T, torch_grads["w"], rtol=GRAD_RTOL)
     result.compare("jax.grad b at init vs torch b.grad", grads["b"], torch_grads["b"], rtol=GRAD_RTOL)
 
     for name, optimizer, key in (("optimizers.sgd (hand-written)", optimizers.sgd(LR), "replay_hand_sgd"),

@@ -11,7 +11,14 @@ import numpy as np
 import optax
 
 from experiments.ch3_4_linear_regression_scratch import (
-    GRAD_RTOL, LR, NUM_KEYS, check_book_band, compare_replay, first_batch_grads, replay, replay_dataset,
+    GRAD_RTOL,
+    LR,
+    NUM_KEYS,
+    check_book_band,
+    compare_replay,
+    first_batch_grads,
+    replay,
+    replay_dataset,
 )
 from experiments.common import Result, cli
 from jaxdl import losses, models, optimizers, references, training
@@ -28,8 +35,8 @@ def mse(y_hat: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def params_from_torch(weight: Any, bias: Any) -> models.Params:
-    """A dense layer's parameters from nn.Linear's: W is weight transposed ((out, in) -> (in, out))."""
-    return {"W": jnp.asarray(weight, jnp.float32).T, "b": jnp.asarray(bias, jnp.float32)}
+    """A dense layer's parameters from nn.Linear's (the same (out, in) layout)."""
+    return {"W": jnp.asarray(weight, jnp.float32), "b": jnp.asarray(bias, jnp.float32)}
 
 
 def init(key: jax.Array) -> models.Params:
@@ -49,7 +56,7 @@ def run(result: Result, fast: bool) -> None:
                                 orders[0])
     torch_grads = ref["grads_at_init"]["grads"]
     result.compare("MSE at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
-    result.compare("jax.grad W.T at init vs net.weight.grad", grads["W"].T, torch_grads["net.weight"], rtol=GRAD_RTOL)
+    result.compare("jax.grad W at init vs net.weight.grad", grads["W"], torch_grads["net.weight"], rtol=GRAD_RTOL)
     result.compare("jax.grad b at init vs net.bias.grad", grads["b"], torch_grads["net.bias"], rtol=GRAD_RTOL)
     result.compare("MSE = 2 x d2l 3.4's squared loss (same minibatch)", value, 2 * half, rtol=1e-6)
 

@@ -54,7 +54,7 @@ def replay_draws(setup: dict[str, Any]) -> tuple[Params, list[np.ndarray]]:
         W = rng.uniform(-bound, bound, size=(784, 10)).astype(np.float32)
         b = rng.uniform(-bound, bound, size=10).astype(np.float32)
     orders = [rng.permutation(setup["num_train"]) for _ in range(setup["epochs"])]
-    return {"W": jnp.asarray(W), "b": jnp.asarray(b)}, orders
+    return {"W": jnp.asarray(W.T), "b": jnp.asarray(b)}, orders  # d2l's (784, 10) is jaxdl's (10, 784)
 
 
 def order_checksum(orders: list[np.ndarray]) -> int:
@@ -94,10 +94,12 @@ def replay(
 
 
 def param_summary(params: Params, rows: tuple[int, int] = (400, 406)) -> dict[str, np.ndarray]:
-    """What the generator stores of W (784 x 10): norm, sum, column sums and rows 400-405; b in full."""
-    W = np.asarray(params["W"], np.float64)
+    """What the generator stores of W in d2l's (784 x 10) layout: norm, sum, column sums and rows 400-405;
+    b in full."""
+    W32 = np.asarray(params["W"]).T
+    W = W32.astype(np.float64)
     return {"W_norm": np.linalg.norm(W), "W_sum": W.sum(), "W_column_sums": W.sum(0),
-            "W_rows": np.asarray(params["W"])[rows[0] : rows[1]], "b": np.asarray(params["b"])}
+            "W_rows": W32[rows[0] : rows[1]], "b": np.asarray(params["b"])}
 
 
 def init_gradients(apply: Callable, loss: Callable, params: Params, subset: Dataset, order: np.ndarray,

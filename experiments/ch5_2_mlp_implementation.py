@@ -145,8 +145,9 @@ def checksum(*arrays: np.ndarray) -> str:
 
 
 def summary(W: jax.Array) -> dict[str, Any]:
-    """A weight matrix as the generator stores it: norm, sum and the 8 x 8 slice from its middle rows."""
-    a = np.asarray(W)
+    """A jaxdl (out, in) weight matrix as the generator stores it in d2l's (in, out) layout: norm, sum and
+    the 8 x 8 slice from its middle rows."""
+    a = np.asarray(W).T
     r = a.shape[0] // 2
     return {"norm": np.linalg.norm(a.astype(np.float64)), "sum": a.astype(np.float64).sum(), "slice": a[r : r + 8, :8]}
 
@@ -161,7 +162,7 @@ def replay(ref: dict[str, Any], data: Dataset, optimizer: Callable[[float], opta
     init = replay_init(rng, ref["kind"], [NUM_INPUTS, NUM_HIDDENS, NUM_OUTPUTS])
     orders = [rng.permutation(ref["num_train"]) for _ in range(ref["epochs"])]
     X, y = data.X_train[: ref["num_train"]], data.y_train[: ref["num_train"]]
-    params = [{"W": jnp.asarray(W.astype(dtype)), "b": jnp.asarray(b.astype(dtype))} for W, b in init]
+    params = [{"W": jnp.asarray(W.T.astype(dtype)), "b": jnp.asarray(b.astype(dtype))} for W, b in init]
 
     objective = training.make_objective(models.mlp_apply, losses.softmax_cross_entropy)
     first = orders[0][: ref["batch_size"]]

@@ -75,7 +75,7 @@ def test_exercise_replay_matches_torch_at_every_step(replay_setup, name):
     run, value, grads = ch3_4_exercises.run_exercise(spec, loss, reduction, dataset, orders)
     assert_replay_matches(run, spec)
     np.testing.assert_allclose(value, spec["grads_at_init"]["loss"], rtol=1e-5)
-    np.testing.assert_allclose(grads["W"], spec["grads_at_init"]["grads"]["w"], rtol=1e-5)
+    np.testing.assert_allclose(grads["W"].T, spec["grads_at_init"]["grads"]["w"], rtol=1e-5)
     np.testing.assert_allclose(grads["b"], spec["grads_at_init"]["grads"]["b"], rtol=1e-5)
 
 
@@ -86,7 +86,7 @@ def test_gradients_at_init_equal_torch_gradients(scratch_ref, replay_setup):
     value, grads = scratch.first_batch_grads(objective, init, dataset, orders[0])
     torch = scratch_ref["grads_at_init"]
     np.testing.assert_allclose(value, torch["loss"], rtol=1e-5)
-    np.testing.assert_allclose(grads["W"], torch["grads"]["w"], rtol=1e-5)
+    np.testing.assert_allclose(grads["W"].T, torch["grads"]["w"], rtol=1e-5)
     np.testing.assert_allclose(grads["b"], torch["grads"]["b"], rtol=1e-5)
 
     ref = references.load(concise.REFERENCE)
@@ -94,7 +94,7 @@ def test_gradients_at_init_equal_torch_gradients(scratch_ref, replay_setup):
     objective = training.make_objective(models.dense_apply, concise.mse)
     value, grads = scratch.first_batch_grads(objective, params, dataset, orders[0])
     np.testing.assert_allclose(value, ref["grads_at_init"]["loss"], rtol=1e-5)
-    np.testing.assert_allclose(grads["W"].T, ref["grads_at_init"]["grads"]["net.weight"], rtol=1e-5)
+    np.testing.assert_allclose(grads["W"], ref["grads_at_init"]["grads"]["net.weight"], rtol=1e-5)
     np.testing.assert_allclose(grads["b"], ref["grads_at_init"]["grads"]["net.bias"], rtol=1e-5)
 
 
@@ -155,7 +155,7 @@ def test_linear_model_objectives_match_finite_differences(replay_setup, name):
     dataset, _ = replay_setup
     with jax.enable_x64(True):  # float64 finite differences allow tight tolerances
         X, y, mask = _masked_batch(dataset)
-        params = {"W": jnp.array([[0.3], [-0.2]], jnp.float64), "b": jnp.array([0.1], jnp.float64)}
+        params = {"W": jnp.array([[0.3, -0.2]], jnp.float64), "b": jnp.array([0.1], jnp.float64)}
         # |.| is smooth only away from a zero residual; these residuals are all far from it.
         assert np.abs(np.asarray(apply(params, X) - y)).min() > 0.1
         objective = make(apply, loss)

@@ -15,7 +15,7 @@ from jaxdl import losses, models
 
 def test_linreg_shapes_and_d2l_init():
     params = models.linreg_init(jax.random.key(0), 2)
-    assert params["W"].shape == (2, 1) and params["b"].shape == (1,)
+    assert params["W"].shape == (1, 2) and params["b"].shape == (1,)
     np.testing.assert_array_equal(params["b"], 0.0)
     assert models.linreg_apply(params, jnp.ones((5, 2))).shape == (5, 1)
 
@@ -33,6 +33,11 @@ def test_torch_default_init_is_uniform_within_fan_in_bound():
     assert abs(float(layer["W"].std()) - bound / np.sqrt(3)) < 0.001  # std of U(-a, a) is a / sqrt(3)
 
 
+def test_dense_layer_is_torch_linear():
+    params = {"W": jnp.array([[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]), "b": jnp.array([0.5, -0.5])}
+    np.testing.assert_allclose(models.dense_apply(params, jnp.array([[1.0, 1.0, 2.0]])), [[9.5, -0.5]])
+
+
 def test_softmax_model_flattens_images():
     params = models.softmax_init(jax.random.key(0))
     assert models.softmax_apply(params, jnp.ones((3, 28, 28))).shape == (3, 10)
@@ -40,9 +45,9 @@ def test_softmax_model_flattens_images():
 
 def test_mlp_shapes_for_one_and_two_hidden_layers():
     one = models.mlp_init(jax.random.key(0), 784, 256, 10)
-    assert [p["W"].shape for p in one] == [(784, 256), (256, 10)]
+    assert [p["W"].shape for p in one] == [(256, 784), (10, 256)]
     two = models.mlp_init(jax.random.key(0), 784, [256, 128], 10)
-    assert [p["W"].shape for p in two] == [(784, 256), (256, 128), (128, 10)]
+    assert [p["W"].shape for p in two] == [(256, 784), (128, 256), (10, 128)]
     out = models.mlp_apply(two, jnp.ones((4, 28, 28)), activation=jax.nn.sigmoid)
     assert out.shape == (4, 10)
 
