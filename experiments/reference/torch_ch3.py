@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from experiments.reference.d2l_torch import SGD
+
 TRUE_W = (2.0, -3.4)
 TRUE_B = 4.2
 NOISE = 0.01
@@ -289,23 +291,6 @@ class LinearRegressionConcise(nn.Module):
 
     def get_w_b(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net.weight.data.reshape(-1), self.net.bias.data
-
-
-class SGD:
-    """d2l 3.4's hand-written minibatch SGD: param -= lr * param.grad."""
-
-    def __init__(self, params: list[torch.Tensor], lr: float):
-        self.params, self.lr = list(params), lr
-
-    def step(self) -> None:
-        with torch.no_grad():
-            for param in self.params:
-                param -= self.lr * param.grad
-
-    def zero_grad(self) -> None:
-        for param in self.params:
-            if param.grad is not None:
-                param.grad.zero_()
 
 
 def _params(model: nn.Module) -> dict[str, np.ndarray]:

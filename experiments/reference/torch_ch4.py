@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from experiments.reference.d2l_torch import SGD
 from jaxdl.fashion_mnist import FILES, locate
 
 TEXT_LABELS = (
@@ -250,23 +251,6 @@ class SoftmaxRegression(nn.Module):
 
     def grads(self) -> dict[str, torch.Tensor]:
         return {"W": self.net[1].weight.grad.T, "b": self.net[1].bias.grad}
-
-
-class SGD:
-    """d2l 3.4's hand-written minibatch SGD: param -= lr * param.grad, then zero the gradients."""
-
-    def __init__(self, params: list[torch.Tensor], lr: float):
-        self.params, self.lr = params, lr
-
-    def step(self) -> None:
-        with torch.no_grad():
-            for param in self.params:
-                param -= self.lr * param.grad
-
-    def zero_grad(self) -> None:
-        for param in self.params:
-            if param.grad is not None:
-                param.grad.zero_()
 
 
 def param_summary(named: dict[str, torch.Tensor]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from experiments.reference.d2l_torch import SGD
 from jaxdl import fashion_mnist
 
 # d2l 5.1 plots every activation over this grid.
@@ -140,23 +141,6 @@ class MLPConcise(nn.Sequential):
     def layers(self) -> list[tuple[nn.Parameter, nn.Parameter]]:
         """(weight, bias) per layer; weight is (out, in), the transpose of jaxdl's W."""
         return [(m.weight, m.bias) for m in self if isinstance(m, nn.Linear)]
-
-
-class SGD:
-    """d2l 3.4's minibatch SGD: param -= lr * param.grad under no_grad."""
-
-    def __init__(self, params, lr: float):
-        self.params, self.lr = list(params), lr
-
-    def step(self) -> None:
-        with torch.no_grad():
-            for param in self.params:
-                param -= self.lr * param.grad
-
-    def zero_grad(self) -> None:
-        for param in self.params:
-            if param.grad is not None:
-                param.grad.zero_()
 
 
 def loss_fn(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
