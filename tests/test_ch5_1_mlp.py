@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from experiments import ch5_1_exercises, ch5_1_mlp
-from experiments.common import execute
 from jaxdl import references
 
 
@@ -62,10 +61,3 @@ def test_swish_minimum_is_a_stationary_point_below_every_grid_value():
     assert abs(float(jax.grad(ch5_1_exercises.swish)(x_min))) < 1e-6
     assert float(jax.grad(jax.grad(ch5_1_exercises.swish))(x_min)) > 0
     assert float(y_min) <= float(ch5_1_exercises.swish(ch5_1_mlp.grid()).min())
-
-
-@pytest.mark.parametrize("module", [ch5_1_mlp, ch5_1_exercises], ids=lambda m: m.__name__.split(".")[-1])
-def test_experiment_runs_fast_and_passes(module, tmp_path):
-    result = execute(module.SECTION, module.TITLE, module.run, tmp_path, fast=True)
-    assert result.passed, [c for c in result.comparisons if not c.passed]
-    assert result.figures and all(p.exists() and p.stat().st_size > 0 for p in result.figures)

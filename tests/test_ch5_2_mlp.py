@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from experiments import ch5_2_exercises
 from experiments import ch5_2_mlp_implementation as mlp
-from experiments.common import Result, execute
+from experiments.common import Result
 from jaxdl import fashion_mnist, losses, models, optimizers, references, training
 
 OPTIMIZERS = {"sgd": optimizers.sgd, "optax_sgd": optimizers.optax_sgd}
@@ -106,10 +105,3 @@ def test_book_training_lands_within_the_band_of_torch_seeds(data, ref, kind, tmp
     mlp.check_band(result, kind, history, ref["book"][kind])
     assert len(result.comparisons) == 3
     assert result.passed, [c for c in result.comparisons if not c.passed]
-
-
-@pytest.mark.parametrize("module", [mlp, ch5_2_exercises], ids=lambda m: m.__name__.split(".")[-1])
-def test_experiment_runs_fast_and_passes(module, tmp_path):
-    result = execute(module.SECTION, module.TITLE, module.run, tmp_path, fast=True)
-    assert result.passed, [c for c in result.comparisons if not c.passed]
-    assert result.figures and all(p.exists() for p in result.figures)

@@ -7,7 +7,6 @@ import pytest
 from jax.test_util import check_grads
 
 from experiments import ch5_3_forward_backward as fb
-from experiments.common import execute
 from jaxdl import references
 
 
@@ -73,9 +72,3 @@ def test_graph_has_a_node_per_equation_and_edges_between_existing_nodes(problem)
         if d in reached:
             reached.add(s)
     assert {0, 1, 2, 3} <= reached
-
-
-def test_experiment_runs_fast_and_passes(tmp_path):
-    result = execute(fb.SECTION, fb.TITLE, fb.run, tmp_path, fast=True)
-    assert result.passed, [c for c in result.comparisons if not c.passed]
-    assert result.figures and all(p.exists() for p in result.figures)
