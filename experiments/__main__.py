@@ -76,11 +76,29 @@ def _summary_rows(runs: list[tuple[Experiment, Result, str | None]]) -> list[str
     rows = ["| experiment | title | comparisons passed | tolerances | time (s) | status |", "|---|---|---|---|---|---|"]
     for experiment, result, error in runs:
         n_ok = sum(c.passed for c in result.comparisons)
-        tolerances = "; ".join(sorted({c.tolerance for c in result.comparisons})) or "-"
+        tolerances = _tolerance_summary(result.comparisons)
         status = "ERROR" if error else ("pass" if result.passed else "FAIL")
         rows.append(f"| [{experiment.id}](#{_anchor(experiment)}) | {experiment.title} | {n_ok}/{len(result.comparisons)} "
                     f"| {tolerances} | {result.seconds:.1f} | {status} |")
     return rows
+
+
+def _tolerance_summary(comparisons: list) -> str:
+    """How the rows were checked: exactly, within rtol/atol (the loosest shown), or inside a band of seeds."""
+    exact = sum(c.tolerance == "exact" for c in comparisons)
+    bands = sum(c.tolerance.startswith("in [") for c in comparisons)
+    loose = [c.tolerance for c in comparisons if c.tolerance != "exact" and not c.tolerance.startswith("in [")]
+    parts = [f"{exact} exact"] if exact else []
+    if loose:
+        bounds = []
+        for name in ("rtol", "atol"):
+            values = [float(t.split(f"{name}=")[1].split(",")[0]) for t in loose if f"{name}=" in t]
+            if values:
+                bounds.append(f"{name} <= {max(values):.2g}")
+        parts.append(f"{len(loose)} within {' / '.join(bounds)}")
+    if bands:
+        parts.append(f"{bands} in PyTorch seed bands")
+    return ", ".join(parts) or "-"
 
 
 def _anchor(experiment: Experiment) -> str:

@@ -10,7 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.ch4_4_softmax_regression_scratch import (
-    EPOCHS, FAST_EPOCHS, LR, SIGMA, check_book, final_metrics, train_book,
+    EPOCHS,
+    FAST_EPOCHS,
+    LR,
+    SIGMA,
+    check_book,
+    final_metrics,
+    train_book,
 )
 from experiments.common import Result, cli
 from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references

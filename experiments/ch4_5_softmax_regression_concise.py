@@ -7,7 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.ch4_4_softmax_regression_scratch import (
-    BATCH_SIZE, EPOCHS, FAST_EPOCHS, LR, book_table, check_book, check_replay, train_book,
+    BATCH_SIZE,
+    EPOCHS,
+    FAST_EPOCHS,
+    LR,
+    book_table,
+    check_book,
+    check_replay,
+    train_book,
 )
 from experiments.common import Result, cli
 from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references

@@ -41,7 +41,7 @@ def run(result: Result, fast: bool) -> None:
     x, x_ref = grid(), jnp.asarray(ref["x"], jnp.float32)
 
     fig, (ax_y, ax_dy) = plt.subplots(1, 2, figsize=(7, 2.5))
-    curves, slopes = [], []
+    curves = []
     for alpha, theirs in zip(ALPHAS, ref["prelu"]):
         result.compare(f"pReLU slope {alpha:g}", alpha, theirs["alpha"])
         f = partial(prelu, alpha=alpha)
