@@ -83,8 +83,10 @@ def cli(section: str, title: str, run: RunFn, argv: list[str] | None = None) -> 
     """The command line of one experiment module: `python -m experiments.<module> [--fast] [--out DIR]`."""
     parser = argparse.ArgumentParser(description=f"d2l {section}: {title}")
     parser.add_argument("--fast", action="store_true", help="a quick run on less data (used by the tests)")
-    parser.add_argument("--out", type=Path, default=None, help="where to save figures (default runs/<section>)")
+    parser.add_argument("--out", type=Path, default=None, help="where to save figures (default runs/<module>)")
     args = parser.parse_args(argv)
-    out = args.out or Path("runs") / section.replace(" ", "_")
+    # Named after the module, not the section: a section and its exercises share a section number.
+    module = run.__module__ if run.__module__ != "__main__" else Path(sys.argv[0]).stem
+    out = args.out or Path("runs") / module.split(".")[-1]
     result = execute(section, title, run, out, fast=args.fast)
     sys.exit(0 if result.passed else 1)

@@ -71,3 +71,14 @@ def test_run_of_passing_experiments_exits_zero(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", "Passing", _passing)])
     assert runner.main(["run", "9.1", "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "report.md").exists()  # only `all` writes the report
+
+
+def test_module_command_line_exits_with_the_comparisons_verdict(tmp_path):
+    from experiments.common import cli
+
+    with pytest.raises(SystemExit) as passed:
+        cli("9.1", "Passing", _passing, argv=["--fast", "--out", str(tmp_path / "a")])
+    assert passed.value.code == 0 and (tmp_path / "a" / "line.png").is_file()
+    with pytest.raises(SystemExit) as failed:
+        cli("9.2", "Failing", _failing, argv=["--out", str(tmp_path / "b")])
+    assert failed.value.code == 1
