@@ -33,9 +33,13 @@ test: data
 benchmark: data
 	$(PY) -m experiments.benchmark
 
-# Regenerates the committed PyTorch reference files (the CPU build of torch; never a plain `pip install torch`).
+# Regenerates the committed PyTorch reference files. Only torch's CPU build (+cpu): from the wheels pip
+# already knows of (as on the project's machines), else from PyTorch's CPU index; never a plain
+# `pip install torch`, which pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0+cpu
 references: data
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet "$(TORCH)" || \
+		$(PY) -m pip install --quiet "$(TORCH)" --extra-index-url https://download.pytorch.org/whl/cpu
 	$(PY) -m experiments.reference
 
 clean:

@@ -33,7 +33,7 @@ def load(name: str, directory: Path | str | None = None) -> dict[str, Any]:
     if not path.exists():
         raise ReferenceError(
             f"no reference file {path}; regenerate the references with "
-            "`python -m experiments.reference` (needs torch==2.13.0)"
+            "`python -m experiments.reference` (`make references` installs torch 2.13.0, CPU build)"
         )
     try:
         payload = json.loads(path.read_text())

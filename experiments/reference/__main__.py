@@ -1,6 +1,6 @@
 """Regenerates the committed PyTorch reference files: `python -m experiments.reference [chapter ...]`.
 
-Needs torch 2.13.0 (CPU build): `pip install torch==2.13.0`. Each chapter module `torch_chN`
+Needs torch 2.13.0 (CPU build), which `make references` installs. Each chapter module `torch_chN`
 returns {file name: data}; a file whose data did not change keeps its date and bytes.
 """
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         import torch
     except ImportError:
-        sys.exit("the reference generator needs PyTorch: pip install torch==2.13.0 (the CPU build)")
+        sys.exit("the reference generator needs PyTorch 2.13.0, CPU build: run `make references`, which installs it")
     import numpy as np
 
     torch.set_num_threads(2)
