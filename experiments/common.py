@@ -31,7 +31,7 @@ class Result:
     seconds: float = 0.0
 
     def compare(self, quantity: str, ours: Any, reference: Any, *, rtol: float = 0.0, atol: float = 0.0) -> Comparison:
-        """Adds (and prints) one jaxdl-vs-PyTorch comparison row."""
+        """Adds one jaxdl-vs-PyTorch comparison row (the table is printed when the experiment ends)."""
         row = references.compare(quantity, ours, reference, rtol=rtol, atol=atol)
         self.comparisons.append(row)
         return row
