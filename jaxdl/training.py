@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl.data import Dataset, batch_indices, check_batching
+from jaxdl.data import Dataset, batch_indices, batch_plan, check_batching
 from jaxdl.fashion_mnist import scale
 from jaxdl.losses import correct
 
@@ -167,9 +167,10 @@ def fit(
     data: Dataset,
     optimizer: optax.GradientTransformation,
     *,
-    key: jax.Array,
-    epochs: int,
+    key: jax.Array | None = None,
+    epochs: int | None = None,
     batch_size: int,
+    orders: Sequence[np.ndarray] | None = None,
     metric: Metric | None = correct,
     preprocess: Callable = default_preprocess,
     reduction: Literal["mean", "sum"] = "mean",
@@ -182,25 +183,45 @@ def fit(
     loop="scan" compiles each whole epoch into one call; loop="python" runs the same jitted step in
     a Python loop over the same batches (the teaching version; same numbers, slower). reduction="sum"
     trains on the minibatch sum of the loss instead of d2l's mean. The epoch keys
-    come from `key`, so the same key gives the same run. plot="live" redraws d2l's training plot in a
-    notebook after every epoch; a path saves it there as a PNG at the end.
+    come from `key`, so the same key gives the same run. Instead of key and epochs, `orders` gives each
+    epoch's order of the training examples, to replay the batches another framework saw. plot="live"
+    redraws d2l's training plot in a notebook after every epoch; a path saves it there as a PNG at the end.
     """
     if progress:
         from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
     else:
         from tqdm import tqdm  # disabled below; tqdm.auto would still warn where ipywidgets is missing
 
-    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if loop not in ("scan", "python"):
-        raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
     n = data.X_train.shape[0]
     check_batching(n, batch_size)
+    if orders is None:
+        if key is None or epochs is None:
+            raise ValueError("pass key= and epochs= (or orders=, one order of the examples per epoch)")
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        epoch_keys = jax.random.split(key, max(epochs, 1))
+
+        def plan(epoch: int) -> tuple[jax.Array, jax.Array]:
+            return batch_indices(epoch_keys[epoch], n, batch_size)
+    else:
+        orders = [np.asarray(order) for order in orders]
+        if epochs is not None and epochs != len(orders):
+            raise ValueError(f"epochs={epochs!r} but {len(orders)} orders were given; pass one or the other")
+        for i, order in enumerate(orders):
+            if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+                raise ValueError(f"orders[{i}] is not a permutation of the {n} training examples")
+        epochs = len(orders)
+
+        def plan(epoch: int) -> tuple[jax.Array, jax.Array]:
+            return batch_plan(orders[epoch], batch_size)
+
+    if loop not in ("scan", "python"):
+        raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
     check_inputs(apply, params, data)
 
     opt_state = optimizer.init(params)
     start = time.perf_counter()  # everything compiled before the first epoch counts as compilation
-    idx, mask = batch_indices(key, n, batch_size)
+    idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     if loop == "scan":
         run_epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
@@ -231,10 +252,9 @@ def fit(
                        np.array(val_losses), np.array(val_metrics if metric is not None else []),
                        idx.shape[0], compile_seconds, train_seconds)
 
-    epoch_keys = jax.random.split(key, max(epochs, 1))
     bar = tqdm(range(epochs), desc="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        idx, mask = batch_indices(epoch_keys[epoch], n, batch_size)
+        idx, mask = plan(epoch)
         t0 = time.perf_counter()
         params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
         losses = np.asarray(losses)  # waits for the epoch to finish

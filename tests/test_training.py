@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxdl import data, losses, models, optimizers, training
@@ -168,3 +169,30 @@ def test_nan_in_the_data_stops_in_the_first_epoch():
         training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
                      optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
                      metric=None, progress=False)
+
+
+def test_given_orders_replay_exactly_those_batches():
+    ds = data.synthetic_regression(jax.random.key(0))
+    params = models.linreg_init(jax.random.key(1), 2)
+    orders = [np.random.default_rng(s).permutation(1000) for s in (0, 1)]
+    fitted, history = training.fit(**LINREG, params=params, data=ds, optimizer=optimizers.sgd(0.03), orders=orders,
+                                   batch_size=32, metric=None, progress=False)
+    epoch = training.make_train_epoch(models.linreg_apply, losses.squared_loss, optimizers.sgd(0.03))
+    by_hand, state, step_losses = params, optax.EmptyState(), []
+    for order in orders:
+        by_hand, state, values = epoch(by_hand, state, ds.X_train, ds.y_train, *data.batch_plan(order, 32))
+        step_losses.append(values)
+    np.testing.assert_array_equal(history.train_loss, np.concatenate(step_losses))
+    np.testing.assert_array_equal(fitted["W"], by_hand["W"])
+    assert history.epochs == 2
+
+
+def test_orders_must_be_permutations_and_key_or_orders_is_needed():
+    kw = dict(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=data.synthetic_regression(jax.random.key(0)),
+              optimizer=optimizers.sgd(0.03), batch_size=32, metric=None, progress=False)
+    with pytest.raises(ValueError, match=r"orders\[0\] is not a permutation of the 1000 training examples"):
+        training.fit(**kw, orders=[np.zeros(1000, int)])
+    with pytest.raises(ValueError, match="epochs=3 but 1 orders were given"):
+        training.fit(**kw, orders=[np.arange(1000)], epochs=3)
+    with pytest.raises(ValueError, match="pass key= and epochs="):
+        training.fit(**kw, epochs=1)
