@@ -60,16 +60,9 @@ def replay(
 ) -> ReplayRun:
     """Trains through the given minibatch orders (one row per epoch), exactly the batches PyTorch saw,
     on the mean (d2l's) or the sum of each minibatch's loss."""
-    train_epoch = training.make_train_epoch(apply, loss, optimizer, reduction=reduction)
-    evaluate = training.make_evaluate(apply, loss, metric=None)
-    opt_state = optimizer.init(params)
-    step_losses, val_losses = [], []
-    for order in np.asarray(orders):
-        idx, mask = data.batch_plan(order, batch_size)
-        params, opt_state, values = train_epoch(params, opt_state, dataset.X_train, dataset.y_train, idx, mask)
-        step_losses.append(np.asarray(values))
-        val_losses.append(float(evaluate(params, dataset.X_val, dataset.y_val)[0]))
-    return ReplayRun(np.concatenate(step_losses), np.array(val_losses), params)
+    params, history = training.fit(apply, loss, params, dataset, optimizer, orders=list(orders), batch_size=batch_size,
+                                   metric=None, reduction=reduction, progress=False)
+    return ReplayRun(history.train_loss, history.val_loss, params)
 
 
 def first_batch_grads(objective: Callable, params: Any, dataset: Dataset, order: np.ndarray,

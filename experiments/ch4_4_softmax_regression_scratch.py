@@ -11,7 +11,7 @@ import numpy as np
 import optax
 
 from experiments.common import Result, cli
-from jaxdl import Dataset, History, data, fashion_mnist, losses, models, optimizers, plotting, references, training
+from jaxdl import Dataset, History, fashion_mnist, losses, models, optimizers, plotting, references, training
 
 SECTION = "4.4"
 TITLE = "Softmax regression implementation from scratch"
@@ -78,19 +78,9 @@ def replay(
     Returns the final parameters and the per-step losses with the subset's validation loss and
     accuracy after each epoch.
     """
-    train_epoch = training.make_train_epoch(apply, loss, optimizer)
-    evaluate = training.make_evaluate(apply, loss)
-    opt_state = optimizer.init(params)
-    step_losses, val_loss, val_acc = [], [], []
-    for order in orders:
-        idx, mask = data.batch_plan(order, batch_size)
-        params, opt_state, values = train_epoch(params, opt_state, subset.X_train, subset.y_train, idx, mask)
-        step_losses.append(np.asarray(values))
-        v_loss, v_acc = evaluate(params, subset.X_val, subset.y_val)
-        val_loss.append(float(v_loss))
-        val_acc.append(float(v_acc))
-    return params, {"step_losses": np.concatenate(step_losses), "val_loss": np.array(val_loss),
-                    "val_acc": np.array(val_acc)}
+    params, history = training.fit(apply, loss, params, subset, optimizer, orders=orders, batch_size=batch_size,
+                                   progress=False)
+    return params, {"step_losses": history.train_loss, "val_loss": history.val_loss, "val_acc": history.val_metric}
 
 
 def param_summary(params: Params, rows: tuple[int, int] = (400, 406)) -> dict[str, np.ndarray]:

@@ -13,7 +13,6 @@ import numpy as np
 import optax
 
 from experiments.common import Result, cli
-from jaxdl import data as data_lib
 from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references, training
 from jaxdl.data import Dataset
 from jaxdl.training import History
@@ -168,25 +167,18 @@ def replay(ref: dict[str, Any], data: Dataset, optimizer: Callable[[float], opta
     first = orders[0][: ref["batch_size"]]
     init_loss, init_grads = jax.jit(jax.value_and_grad(objective))(params, X[first], y[first], jnp.ones(len(first)))
 
-    opt = optimizer(ref["lr"])
-    opt_state = opt.init(params)
-    train_epoch = training.make_train_epoch(models.mlp_apply, losses.softmax_cross_entropy, opt)
-    step_losses = []
-    for order in orders:
-        idx, mask = data_lib.batch_plan(order, ref["batch_size"])
-        params, opt_state, epoch_losses = train_epoch(params, opt_state, X, y, idx, mask)
-        step_losses.append(np.asarray(epoch_losses))
-    evaluate = training.make_evaluate(models.mlp_apply, losses.softmax_cross_entropy)
-    val_loss, val_acc = evaluate(params, data.X_val[: ref["num_val"]], data.y_val[: ref["num_val"]])
+    subset = Dataset(X, y, data.X_val[: ref["num_val"]], data.y_val[: ref["num_val"]])
+    params, history = training.fit(models.mlp_apply, losses.softmax_cross_entropy, params, subset,
+                                   optimizer(ref["lr"]), orders=orders, batch_size=ref["batch_size"], progress=False)
     return {
         "init_checksum": checksum(*(a for layer in init for a in layer)),
         "orders_checksum": checksum(*orders),
         "init_grads": {"loss": init_loss,
                        "layers": [{"W": summary(g["W"]), "b": g["b"]} for g in init_grads]},
-        "step_losses": np.concatenate(step_losses),
+        "step_losses": history.train_loss,
         "final": [{"W": summary(p["W"]), "b": p["b"]} for p in params],
-        "val_loss": val_loss,
-        "val_acc": val_acc,
+        "val_loss": history.val_loss[-1],
+        "val_acc": history.val_metric[-1],
     }
 
 
