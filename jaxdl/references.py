@@ -44,12 +44,6 @@ def load(name: str, directory: Path | str | None = None) -> dict[str, Any]:
     return payload["data"]
 
 
-def load_meta(name: str, directory: Path | str | None = None) -> dict[str, Any]:
-    """Reads the ``meta`` section (torch version, date, command) of a reference file."""
-    path = Path(directory or REFERENCE_DIR) / f"{name}.json"
-    return json.loads(path.read_text())["meta"]
-
-
 def _strip_volatile(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _strip_volatile(v) for k, v in obj.items() if k not in VOLATILE_KEYS}
