@@ -108,6 +108,7 @@ def test_cdf_z_scores_flag_a_wrong_cdf_and_a_nonzero_tail():
     assert np.array_equal(stability.cdf_z_scores(np.array([0.0, 0.5, 1.0]), levels, 100), [0.0, 0.0, 0.0])
     assert np.isinf(stability.cdf_z_scores(np.array([0.01, 0.5, 1.0]), levels, 100)[0])
     assert stability.cdf_z_scores(np.array([0.0, 0.6, 1.0]), levels, 100)[1] == pytest.approx(2.0)
+    assert stability.cdf_z_scores(np.array([0.0, 0.6, 1.0]), levels, 100, samples=2)[1] == pytest.approx(math.sqrt(2))
 
 
 @pytest.mark.parametrize("run", ["constant", "random"])
@@ -139,6 +140,9 @@ def test_row_spread_sees_one_differing_entry():
     assert stability.row_spread(W) == 0 and stability.row_spread(W, axis=1) == 0
     W[2, 1] = 1.5
     assert stability.row_spread(W) == 0.5 and stability.row_spread(W, axis=1) == 0.5
+    equal_rows, equal_columns = np.array([[1.0, 2.0], [1.0, 2.0]]), np.array([[1.0, 1.0], [2.0, 2.0]])
+    assert stability.row_spread(equal_rows) == 0 and stability.row_spread(equal_rows, axis=1) == 1
+    assert stability.row_spread(equal_columns) == 1 and stability.row_spread(equal_columns, axis=1) == 0
 
 
 def test_equal_init_regressions_match_pytorch():
