@@ -10,7 +10,7 @@ from experiments.__main__ import discover
 OUTPUTS = {
     "2.1": (), "2.2": ("house_tiny.csv",), "2.3": (), "2.4": ("tangent_line.png",), "2.5": (),
     "2.5-exercises": ("second_derivative_cost.png",),
-    "2.6": ("running_estimates.png",), "2.6-exercises": ("estimate_variance.png",),
+    "2.6": ("running_estimates.png",), "2.6-exercises": ("estimate_variance.png",), "2.7": (), "2.7-exercises": (),
     "3.1": ("normal_densities.png",), "3.1-exercises": ("outlier_fits.png",),
     "3.2": ("progress_board.png", "trainer_history.png"), "3.3": ("noise_histogram.png",),
     "3.4": ("training_loss.png",), "3.4-exercises": ("exercise_losses.png",),
