@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch2_6_probability import SAMPLING_Z, compare_samples, frequency_error, tol
+from experiments.ch2_6_probability import compare_samples, frequency_error, tol
 from experiments.common import Result, cli
 from jaxdl import plotting, references
 

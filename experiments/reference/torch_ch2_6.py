@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import numpy as np
 import torch
 from torch.distributions.categorical import Categorical
 from torch.distributions.multinomial import Multinomial
