@@ -53,6 +53,14 @@ def test_a_wrong_parameterisation_is_caught(ref):
     assert abs(float(documentation.z_scores_of_mean(unshifted, geometric["mean"], geometric["variance"]))) > 50
 
 
+def test_distributions_without_a_mean_are_checked_by_their_median(ref):
+    cauchy = ref["moments"]["Cauchy"]
+    assert not np.isfinite(cauchy["variance"])
+    shifted = {**cauchy, "median": cauchy["median"] + 0.1}  # a location off by a tenth of the scale
+    z = documentation.check_sampler("Cauchy", shifted, jax.random.key(11), 50_000)
+    assert z.shape == (1,) and abs(z[0]) > documentation.SAMPLING_Z
+
+
 def test_median_z_score_uses_the_density_at_the_median():
     draws = jnp.asarray(np.linspace(-1, 1, 10001))
     assert documentation.z_score_of_median(draws, 0.0, 0.5) == pytest.approx(0.0, abs=1e-9)
