@@ -199,7 +199,7 @@ def replay(result: Result, label: str, init: dict, theirs: dict, X: jax.Array, y
     """One run of the small MLP from PyTorch's initial weights, compared step by step; returns jaxdl's run."""
     losses, grads, params = train(to_params(init), X, y, sym["lr"], sym["steps"])
     theirs_grads, theirs_params = to_params(theirs["grads"]), to_params(theirs["params"])
-    for i, layer in enumerate((0, 2)):
+    for i in range(len(params)):
         for name in ("W", "b"):
             result.compare(f"{label}: grad {name}{i + 1} at init", grads[i][name], theirs_grads[i][name],
                            **tol("replay_grads"))
