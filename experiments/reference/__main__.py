@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jaxdl import references
 
-CHAPTERS = ("ch2", "ch3", "ch4", "ch5")
+CHAPTERS = ("ch2", "ch3", "ch4", "ch5", "ch5_7")
 HERE = Path(__file__).resolve().parent
 
 
