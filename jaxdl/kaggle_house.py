@@ -50,25 +50,25 @@ def locate(root: str | Path | None = None) -> Path | None:
     return None
 
 
+def problem(content: bytes, sha1: str, size: int | None = None) -> str | None:
+    """What is wrong with a file's bytes compared with d2l's (its size, to name truncation, and its SHA-1), or None."""
+    if size is not None and len(content) != size:
+        state = "truncated" if len(content) < size else "longer than d2l's file"
+        return f"{state}: {len(content)} bytes where d2l's file has {size}"
+    digest = hashlib.sha1(content).hexdigest()
+    return None if digest == sha1 else f"not d2l's file (SHA-1 {digest}, expected {sha1})"
+
+
 def read_verified(path: str | Path, sha1: str, size: int | None = None) -> bytes:
-    """The bytes of a file, after checking them against d2l's SHA-1 (and its size, to name truncation)."""
+    """The bytes of a file, after checking them against d2l's SHA-1 (and its size)."""
     path = Path(path)
     try:
         content = path.read_bytes()
     except OSError as err:
         raise DataError(f"cannot read {path} ({err.strerror or err}); check that it is a readable file") from None
-    if size is not None and len(content) != size:
-        state = "truncated" if len(content) < size else "longer than d2l's file"
-        raise DataError(
-            f"{path} is {state}: {len(content)} bytes where d2l's file has {size}; "
-            "delete it and run again to download a fresh copy"
-        )
-    digest = hashlib.sha1(content).hexdigest()
-    if digest != sha1:
-        raise DataError(
-            f"{path} is not d2l's file (SHA-1 {digest}, expected {sha1}); "
-            "delete it and run again to download a fresh copy"
-        )
+    wrong = problem(content, sha1, size)
+    if wrong is not None:
+        raise DataError(f"{path} is {wrong}; delete it and run again to download a fresh copy")
     return content
 
 
@@ -90,7 +90,12 @@ def download(dest: str | Path | None = None, base_url: str = DATA_URL) -> Path:
             with urllib.request.urlopen(base_url + name, timeout=60) as response, os.fdopen(fd, "wb") as out:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
-            read_verified(tmp, sha1, size)
+            wrong = problem(tmp.read_bytes(), sha1, size)
+            if wrong is not None:
+                raise DataError(
+                    f"the download of {base_url + name} is {wrong}; nothing was saved. Run again (the connection "
+                    f"may have dropped), or put the two files in a directory and set ${ENV_VAR}"
+                )
             os.replace(tmp, target)
         except OSError as err:
             raise DataError(
