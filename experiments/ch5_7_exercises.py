@@ -61,6 +61,8 @@ def plot_sweep(ours: dict[float, float], ref: dict[str, Any]) -> Any:
     finite = {lr: v for lr, v in ours.items() if np.isfinite(v)}
     ax.plot(list(finite), list(finite.values()), "s-", label="jaxdl key 0")
     ax.set(xscale="log", xlabel="learning rate", ylabel="average val log mse (5 folds)", title="10 epochs, batch 64")
+    ax.set_xticks(ref["lrs"], [f"{lr:g}" for lr in ref["lrs"]], minor=False)
+    ax.minorticks_off()
     ax.grid(True)
     ax.legend(fontsize=7)
     return fig
