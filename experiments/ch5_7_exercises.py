@@ -57,7 +57,8 @@ def plot_sweep(ours: dict[float, float], ref: dict[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(4.5, 3))
     for lr, seeds in zip(ref["lrs"], ref["average_val_log_mse"]):
         finite = [s for s in seeds if np.isfinite(s)]
-        ax.plot([lr] * len(finite), finite, "o", color="0.6", ms=4, label="PyTorch seeds" if lr == ref["lrs"][0] else None)
+        label = "PyTorch seeds" if lr == ref["lrs"][0] else None
+        ax.plot([lr] * len(finite), finite, "o", color="0.6", ms=4, label=label)
     finite = {lr: v for lr, v in ours.items() if np.isfinite(v)}
     ax.plot(list(finite), list(finite.values()), "s-", label="jaxdl key 0")
     ax.set(xscale="log", xlabel="learning rate", ylabel="average val log mse (5 folds)", title="10 epochs, batch 64")

@@ -75,7 +75,7 @@ def feature_summary(data: HouseData) -> dict[str, Any]:
         "shapes": {"X_train": list(data.X_train.shape), "X_test": list(data.X_test.shape),
                    "y_train": list(data.y_train.shape)},
         "sha256": {"X_train": sha(data.X_train), "X_test": sha(data.X_test)},
-        "column_sums": {"X_train": data.X_train.astype(np.float64).sum(0), "X_test": data.X_test.astype(np.float64).sum(0)},
+        "column_sums": {name: getattr(data, name).astype(np.float64).sum(0) for name in ("X_train", "X_test")},
     }
 
 
@@ -86,17 +86,20 @@ def d2l_val_loss(params: models.Params, X: jax.Array, y: jax.Array, batch_size: 
     """The validation loss d2l's board shows: the mean of the minibatch mean losses over its validation loader
     (batches of 64 in order, the last one smaller), not the mean over all examples."""
     per_example = np.asarray(mse(models.dense_apply(params, X), y))
-    return float(np.mean([b.mean() for b in np.split(per_example, np.arange(batch_size, len(per_example), batch_size))]))
+    batches = np.split(per_example, np.arange(batch_size, len(per_example), batch_size))
+    return float(np.mean([b.mean() for b in batches]))
 
 
-def train_fold(params: models.Params, dataset: Dataset, lr: float = LR, **schedule: Any) -> tuple[models.Params, History]:
+def train_fold(params: models.Params, dataset: Dataset, lr: float = LR,
+               **schedule: Any) -> tuple[models.Params, History]:
     """d2l.Trainer.fit of d2l.LinearRegression on one fold: MSE of log prices, optax.sgd, batches of 64;
     schedule is key= and epochs= (own shuffles) or orders= (replay)."""
     return training.fit(models.dense_apply, mse, params, dataset, optimizers.optax_sgd(lr), batch_size=BATCH_SIZE,
                         metric=None, progress=False, **schedule)
 
 
-def k_fold(data: HouseData, train: Callable[[int, Dataset], tuple[models.Params, History]], k: int = K) -> dict[str, Any]:
+def k_fold(data: HouseData, train: Callable[[int, Dataset], tuple[models.Params, History]],
+           k: int = K) -> dict[str, Any]:
     """d2l's k_fold: trains one model per fold and measures it; train(fold, dataset) -> (params, history)."""
     runs = []
     for j, (dataset, val_rows) in enumerate(folds(data, k)):
@@ -139,7 +142,8 @@ def replay_init(rng: np.random.Generator, num_inputs: int) -> models.Params:
     return {"W": jnp.asarray(W), "b": jnp.asarray(rng.uniform(-bound, bound, 1).astype(np.float32))}
 
 
-def replay_schedule(seed: int, data: HouseData, epochs: int = EPOCHS) -> tuple[list[tuple[models.Params, list[np.ndarray]]], dict[str, str]]:
+def replay_schedule(seed: int, data: HouseData,
+                    epochs: int = EPOCHS) -> tuple[list[tuple[models.Params, list[np.ndarray]]], dict[str, str]]:
     """Every fold's (initial parameters, epoch orders) drawn from np.random.default_rng(seed) in the generator's
     order, and SHA-256 checksums of both to confirm it."""
     rng = np.random.default_rng(seed)
@@ -270,8 +274,8 @@ def run(result: Result, fast: bool) -> None:
     ours = replay(stored, data)
     compare_replay(result, ours, stored)
     result.save_figure(plot_replay(ours, stored), "replay_folds.png")
-    rows = [f"| {j} | {m['val_loss']:.6f} | {t['val_loss'][-1]:.6f} | {m['val_log_rmse']:.6f} | {t['val_log_rmse']:.6f} |"
-            for j, (m, t) in enumerate(zip(ours["folds"], stored["folds"]), start=1)]
+    rows = [f"| {j} | {m['val_loss']:.6f} | {t['val_loss'][-1]:.6f} | {m['val_log_rmse']:.6f} | "
+            f"{t['val_log_rmse']:.6f} |" for j, (m, t) in enumerate(zip(ours["folds"], stored["folds"]), start=1)]
     result.text(
         f"Data: {data.X_train.shape[0]} training and {data.X_test.shape[0]} test houses, {data.X_train.shape[1]} "
         "features after d2l's preprocessing (numeric columns standardised over training and test rows together, "

@@ -85,7 +85,8 @@ def test_a_changed_byte_fails_the_sha1(copy_dir, no_search_dirs):
     content = bytearray(path.read_bytes())
     content[5000] ^= 1
     path.write_bytes(bytes(content))
-    with pytest.raises(DataError, match=rf"{NAMES[1]} is not d2l's file \(SHA-1 [0-9a-f]{{40}}, expected fa19.*delete it"):
+    expected = rf"{NAMES[1]} is not d2l's file \(SHA-1 [0-9a-f]{{40}}, expected fa19.*delete it"
+    with pytest.raises(DataError, match=expected):
         kaggle_house.load(copy_dir, download_if_missing=False)
 
 
@@ -147,7 +148,8 @@ def test_a_damaged_download_leaves_nothing_behind(house_dir, server, tmp_path):
     hub, url = server
     shutil.copyfile(house_dir / NAMES[0], hub / NAMES[0])
     (hub / NAMES[1]).write_bytes((house_dir / NAMES[1]).read_bytes()[:-1])
-    with pytest.raises(DataError, match=rf"the download of {url}{NAMES[1]} is truncated: 451404 bytes.*nothing was saved"):
+    expected = rf"the download of {url}{NAMES[1]} is truncated: 451404 bytes.*nothing was saved"
+    with pytest.raises(DataError, match=expected):
         kaggle_house.download(tmp_path / "dest", base_url=url)
     assert [p.name for p in (tmp_path / "dest").iterdir()] == [NAMES[0]]
 
@@ -249,7 +251,8 @@ def test_d2l_val_loss_is_the_mean_of_minibatch_means():
 
 
 def test_submission_is_written_whole_or_not_at_all(tmp_path):
-    path = kaggle_house.write_submission(tmp_path / "out" / "submission.csv", np.array([1461, 1462]), np.array([1.5, 2.5]))
+    path = kaggle_house.write_submission(tmp_path / "out" / "submission.csv", np.array([1461, 1462]),
+                                         np.array([1.5, 2.5]))
     assert path.read_text() == "Id,SalePrice\n1461,1.5\n1462,2.5\n"
     assert [p.name for p in path.parent.iterdir()] == ["submission.csv"]
     with pytest.raises(ValueError, match="NaN or infinite.*nothing was written"):
@@ -289,7 +292,8 @@ def test_replay_validation_numbers_and_submission_match_torch(replayed, ref):
     for ours, stored in zip(replayed["folds"], ref["replay"]["folds"]):
         np.testing.assert_allclose(ours["val_loss"], stored["val_loss"][-1], **house.tol("val"))
         np.testing.assert_allclose(ours["val_log_rmse"], stored["val_log_rmse"], **house.tol("val"))
-    np.testing.assert_allclose(replayed["submission"]["first"], ref["replay"]["submission"]["first"], **house.tol("val"))
+    np.testing.assert_allclose(replayed["submission"]["first"], ref["replay"]["submission"]["first"],
+                               **house.tol("val"))
 
 
 def test_d2l_run_lands_in_pytorchs_band(data, ref):

@@ -34,7 +34,8 @@ RAW_STEPS = 20  # replay steps kept for the unstandardised features (the loss ov
 # ----------------------------------------------------------------------------- d2l's data module
 
 
-def d2l_preprocess(raw_train: pd.DataFrame, raw_val: pd.DataFrame, standardize: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def d2l_preprocess(raw_train: pd.DataFrame, raw_val: pd.DataFrame,
+                   standardize: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """d2l 1.0.3's KaggleHouse.preprocess: returns (train with SalePrice, val) as d2l stores them."""
     features = pd.concat((raw_train.drop(columns=["Id", LABEL]), raw_val.drop(columns=["Id"])))
     # d2l: features.dtypes[features.dtypes != 'object'].index, the numeric columns under pandas 2; pandas 3
@@ -199,12 +200,15 @@ def replay(train: pd.DataFrame, val: pd.DataFrame, steps: int | None = None) -> 
         record = fit_fold(model, optimizer, batches, X_val, y_val)
         record["val_log_rmse"] = val_log_rmse(model, X_val, fold_val[LABEL].to_numpy())
         weight = model.net.weight.detach().numpy().copy()
-        record["final"] = {"weight_first": weight[0, :SHOW_WEIGHTS], "weight_norm": np.linalg.norm(weight.astype(np.float64)),
-                           "weight_sum": weight.astype(np.float64).sum(), "bias": model.net.bias.detach().numpy().copy()}
+        record["final"] = {"weight_first": weight[0, :SHOW_WEIGHTS],
+                           "weight_norm": np.linalg.norm(weight.astype(np.float64)),
+                           "weight_sum": weight.astype(np.float64).sum(),
+                           "bias": model.net.bias.detach().numpy().copy()}
         with torch.no_grad():
             preds.append(model(X_test))
         folds.append(record)
-    out = {"seed": REPLAY_SEED, "init_sha256": h_init.hexdigest(), "orders_sha256": h_orders.hexdigest(), "folds": folds}
+    out = {"seed": REPLAY_SEED, "init_sha256": h_init.hexdigest(), "orders_sha256": h_orders.hexdigest(),
+           "folds": folds}
     if preds:
         price = torch.exp(torch.cat(preds, 1)).mean(1).numpy()
         out["submission"] = {"sum": price.astype(np.float64).sum(), "first": price[:8]}
