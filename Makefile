@@ -7,6 +7,11 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
+# d2l 5.7's Kaggle CSVs, kept beside the clone on CI machines (elsewhere the loader downloads them).
+KAGGLE_HOUSE_DIR := $(abspath $(CURDIR)/../shared/data/kaggle-house)
+ifneq ($(wildcard $(KAGGLE_HOUSE_DIR)/kaggle_house_pred_train.csv),)
+export JAXDL_KAGGLE_HOUSE ?= $(KAGGLE_HOUSE_DIR)
+endif
 
 .PHONY: experiments test data benchmark references clean
 

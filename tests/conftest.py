@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# d2l 5.7's Kaggle CSVs are never committed: CI keeps them in shared/data/kaggle-house beside the clone.
+KAGGLE_HOUSE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-house"
+if not os.environ.get("JAXDL_KAGGLE_HOUSE") and KAGGLE_HOUSE_DIR.is_dir():
+    os.environ["JAXDL_KAGGLE_HOUSE"] = str(KAGGLE_HOUSE_DIR)
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
