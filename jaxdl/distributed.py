@@ -189,19 +189,22 @@ def free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen, grace: float = 3.0) -> None:
-    """Ends a launched process and everything it started: SIGTERM to its process group, SIGKILL after grace."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+    """Ends a launched process and everything it started: SIGTERM to its process group, SIGKILL after grace.
+
+    The group is signalled even when its leader has exited: children it left behind are still in it.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
+        except ProcessLookupError:  # nothing left in the group
+            break
         try:
-            proc.wait(wait)
-            return
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
-            continue
+            pass
+        if sig == signal.SIGTERM:
+            time.sleep(0.1)  # let the leader's children take the SIGTERM too
+    proc.wait(10)
 
 
 def _forward(stream: Any, prefix: str, out: Any) -> None:
@@ -265,30 +268,37 @@ def launch(command: Sequence[str], processes: int, *, devices_per_process: int =
 # ----------------------------------------------------------------------------- demo and command line
 
 
-def demo(args: argparse.Namespace) -> None:
-    """One process of the demo job: trains d2l's softmax regression or MLP data-parallel over every device
-    of every process, and saves its final parameters as <out>/process_<id>.npz."""
-    from jaxdl import fashion_mnist, losses, models, optimizers
+def train_demo(model: str, data: Any, *, epochs: int, batch_size: int, lr: float,
+               mesh: Mesh | int | None) -> tuple[Any, Any]:
+    """d2l's softmax regression or MLP from key 0, trained with SGD on minibatches drawn from key 1."""
+    from jaxdl import losses, models, optimizers
     from jaxdl.data import Dataset
     from jaxdl.training import fit
+
+    init, apply = {"softmax": (models.softmax_init, models.softmax_apply),
+                   "mlp": (models.mlp_init, models.mlp_apply)}[model]
+    return fit(apply, losses.softmax_cross_entropy, init(jax.random.key(0)), Dataset(*data), optimizers.sgd(lr),
+               key=jax.random.key(1), epochs=epochs, batch_size=batch_size, mesh=mesh, progress=False)
+
+
+def demo(args: argparse.Namespace) -> None:
+    """One process of the demo job: `train_demo` data-parallel over every device of every process; saves
+    the final parameters as <out>/process_<id>.npz and the step losses as <out>/losses_<id>.npy."""
+    from jaxdl import fashion_mnist
 
     initialize(timeout=args.init_timeout)
     pid = jax.process_index()
     print(f"process {pid} of {jax.process_count()}: {jax.local_device_count()} local device(s), "
           f"{jax.device_count()} in all ({jax.devices()[0].platform})", flush=True)
     data = synthetic_images(args.examples) if args.data == "synthetic" else fashion_mnist.load()
-    init, apply, loss = {
-        "softmax": (models.softmax_init, models.softmax_apply, losses.softmax_cross_entropy),
-        "mlp": (models.mlp_init, models.mlp_apply, losses.softmax_cross_entropy),
-    }[args.model]
-    params = init(jax.random.key(0))
-    params, history = fit(apply, loss, params, Dataset(*data), optimizers.sgd(args.lr), key=jax.random.key(1),
-                          epochs=args.epochs, batch_size=args.batch_size, mesh=jax.device_count(), progress=False)
+    params, history = train_demo(args.model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                 mesh=jax.device_count())
+    devices = len(jax.tree.leaves(params)[0].sharding.device_set)
     print(f"process {pid}: final training loss {history.train_loss[-1]:.6f}, val acc {history.val_metric[-1]:.4f}, "
-          f"{history.train_seconds:.2f} s training", flush=True)
+          f"{history.train_seconds:.2f} s training, parameters replicated on {devices} devices", flush=True)
     if args.out is not None:
         save_params(params, Path(args.out) / f"process_{pid}.npz")
-        np.save(Path(args.out) / f"losses_{pid}.npy", history.train_loss)
+        save_array(history.train_loss, Path(args.out) / f"losses_{pid}.npy")
     jax.distributed.shutdown()
 
 
@@ -306,6 +316,14 @@ def save_params(params: Any, path: Path) -> None:
     leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(params))}
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **leaves)
+    tmp.replace(path)
+
+
+def save_array(array: Any, path: Path) -> None:
+    """np.save via a temporary file, then renamed, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, np.asarray(array))
     tmp.replace(path)
 
 
