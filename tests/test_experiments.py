@@ -21,9 +21,10 @@ OUTPUTS = {
     "5.2": ("band_concise.png", "band_scratch.png", "train_concise.png", "train_scratch.png"),
     "5.2-exercises": ("band_relu_2hidden.png", "band_sigmoid_2hidden.png", "sweep.png"),
     "5.3": ("computational_graph.png",),
+    "13.5": ("throughput.png",),
 }
 # These train on, or read all of, the real Fashion-MNIST: marked slow, still run by `make test` and CI.
-READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises"}
+READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises", "13.5"}
 
 EXPERIMENTS = discover()
 
