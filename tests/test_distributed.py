@@ -59,6 +59,16 @@ DEVICES_SCRIPT = """
             runs[f"{{model}} {{name}} losses"] = history.train_loss
             for i, leaf in enumerate(jax.tree.leaves(params)):
                 runs[f"{{model}} {{name}} param {{i}}"] = np.asarray(leaf)
+    # what fit hands its compiled epoch: spy on the plans it shards
+    seen, shard_plan = [], distributed.shard_plan
+    def spy(*args):
+        idx, mask = shard_plan(*args)
+        seen.append([s.data.shape for s in idx.addressable_shards])
+        return idx, mask
+    distributed.shard_plan = spy
+    distributed.train_demo("softmax", data, epochs=2, batch_size={batch}, lr=0.1, mesh=4)
+    distributed.shard_plan = shard_plan
+    runs["fit plan shard shapes"] = np.array(seen)
     # the Python loop over the same jitted step, sharded the same way
     _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy,
                               models.softmax_init(jax.random.key(0)), Dataset(*data), optimizers.sgd(0.1),
@@ -119,6 +129,8 @@ def test_python_loop_on_two_devices_gives_one_devices_losses(device_runs):
 def test_each_device_gathers_and_computes_its_own_columns_of_every_minibatch(device_runs):
     # 25 examples a batch padded to 28: 7 per device; the gradients are all-reduced, the data never gathered
     np.testing.assert_array_equal(device_runs["plan shard shapes"], [[5, 7]] * 4)
+    # fit shards the plan it compiles for and every epoch's: 3 times for 2 epochs
+    np.testing.assert_array_equal(device_runs["fit plan shard shapes"], [[[5, 7]] * 4] * 3)
     assert device_runs["all-reduces"] > 0
     assert device_runs["all-gathers"] == 0
 
