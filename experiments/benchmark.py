@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args(argv)
 
-    print(f"jax {jax.__version__} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"device {jax.devices()[0]}")
+    device = jax.devices()[0]
+    print(f"jax {jax.__version__} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"ran on {jax.default_backend()} device {device.device_kind!r} ({device}, {jax.device_count()} visible)")
     print(f"read + verify Fashion-MNIST IDX files: {time_read(args.repeats):.3f} s (best of {args.repeats})")
     data = fashion_mnist.load()
     rows = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
@@ -177,6 +178,7 @@ def fit(
     loop: Literal["scan", "python"] = "scan",
     progress: bool = True,
     plot: Literal["live"] | str | Path | None = None,
+    mesh: jax.sharding.Mesh | int | None = None,
 ) -> tuple[Any, History]:
     """Trains for `epochs` epochs of shuffled minibatches and returns (params, history).
 
@@ -186,6 +188,9 @@ def fit(
     come from `key`, so the same key gives the same run. Instead of key and epochs, `orders` gives each
     epoch's order of the training examples, to replay the batches another framework saw. plot="live"
     redraws d2l's training plot in a notebook after every epoch; a path saves it there as a PNG at the end.
+    mesh (a jax.sharding.Mesh with a "data" axis, or a number of devices) trains data-parallel: every
+    minibatch is cut over the data axis (padded with masked examples to a multiple of its size), the
+    parameters and optimizer state are replicated, and XLA all-reduces the gradients (jaxdl.distributed).
     """
     if progress:
         from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
@@ -218,22 +223,35 @@ def fit(
     if loop not in ("scan", "python"):
         raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
     check_inputs(apply, params, data)
+    if mesh is not None:
+        from jaxdl import distributed  # imported here, so `python -m jaxdl.distributed` runs it fresh
+
+        mesh = distributed.data_mesh(mesh)
 
     opt_state = optimizer.init(params)
+    train_preprocess = preprocess
+    place = lambda idx, mask: (idx, mask)  # noqa: E731
+    if mesh is not None:
+        params, opt_state, data = distributed.replicate(mesh, (params, opt_state, data))
+        train_preprocess = distributed.sharded_batches(mesh, preprocess)
+        place = partial(distributed.shard_plan, mesh)
     start = time.perf_counter()  # everything compiled before the first epoch counts as compilation
     idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     if loop == "scan":
-        run_epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, idx, mask).compile()
+        compiled_epoch = make_train_epoch(apply, loss, optimizer, train_preprocess, reduction).lower(
+            params, opt_state, data.X_train, data.y_train, *place(idx, mask)).compile()
+
+        def run_epoch(params, opt_state, X, y, idx, mask):
+            return compiled_epoch(params, opt_state, X, y, *place(idx, mask))
     else:
-        step = make_train_step(apply, loss, optimizer, preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, idx[0], mask[0]).compile()
+        step = make_train_step(apply, loss, optimizer, train_preprocess, reduction).lower(
+            params, opt_state, data.X_train, data.y_train, *place(idx[0], mask[0])).compile()
 
         def run_epoch(params, opt_state, X, y, idx, mask):
             losses = []
             for rows, m in zip(np.asarray(idx), np.asarray(mask)):
-                params, opt_state, value = step(params, opt_state, X, y, rows, m)
+                params, opt_state, value = step(params, opt_state, X, y, *place(rows, m))
                 losses.append(value)
             return params, opt_state, jnp.stack(losses)
 

@@ -37,7 +37,9 @@ def test_reference_file_is_well_formed(path):
 @pytest.mark.parametrize("experiment", discover(), ids=lambda e: e.id)
 def test_every_experimented_section_has_its_reference(experiment):
     major, minor = experiment.module.SECTION.split(".")
-    assert any(p.name.startswith(f"ch{major}_{minor}_") for p in FILES), (
+    # 13.5 replays 5.2's PyTorch runs on several devices: a section may reuse another's file by naming it
+    reused = getattr(experiment.module, "REFERENCE", None) in {p.stem for p in FILES}
+    assert any(p.name.startswith(f"ch{major}_{minor}_") for p in FILES) or reused, (
         f"no reference file ch{major}_{minor}_*.json for experiment {experiment.id}"
     )
 
