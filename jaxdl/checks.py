@@ -112,7 +112,7 @@ def check_labels(y: jax.Array, name: str, loss: Callable, output: jax.ShapeDtype
     """Refuses targets the loss cannot pair with the model's outputs, naming the shape received and expected."""
     num_outputs = math.prod(output.shape[1:])
     n, shape, dtype = y.shape[0], tuple(y.shape), y.dtype
-    integer = jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_
+    integer = jnp.issubdtype(dtype, jnp.integer)  # bools are not class numbers: optax refuses them
     if takes_class_labels(loss, output):
         expected = f"integer class labels of shape ({n},)"
         if integer and y.ndim == 1:
