@@ -59,6 +59,13 @@ def test_a_truncated_idx_is_always_refused_even_without_a_checksum(array, cut):
 
 
 @SETTINGS
+@given(array=images, extra=st.binary(min_size=1, max_size=16))
+def test_bytes_after_the_data_are_refused_even_without_a_checksum(array, extra):
+    with pytest.raises(DataError, match="longer than its header says"):
+        parse_idx(_idx(array) + extra)
+
+
+@SETTINGS
 @given(content=st.binary(max_size=64))
 def test_arbitrary_bytes_parse_as_idx_or_raise_data_error(content):
     try:
@@ -96,7 +103,8 @@ def test_any_bad_epoch_count_is_refused_by_name(epochs):
 
 
 @SETTINGS
-@given(lr=st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.just(float("inf")), st.text(max_size=3)))
+@given(lr=st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.just(float("inf")), st.text(max_size=3),
+                    st.floats(0.001, 10).map(str), st.booleans()))  # float() takes "0.5" and True: not rates
 def test_any_bad_learning_rate_is_refused_by_name(lr):
     for make in (optimizers.sgd, optimizers.optax_sgd):
         with pytest.raises(ValueError, match="learning rate must be"):

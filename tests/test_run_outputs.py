@@ -139,6 +139,12 @@ def test_sigint_to_a_running_process_exits_130_with_one_line(tmp_path):
     assert not (tmp_path / "report.md").exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where nobody can create files")
+def test_an_existing_directory_that_takes_no_files_is_refused():
+    with pytest.raises(OutputError, match=r"cannot write to /proc \(.*\); choose another directory"):
+        files.check_writable_dir("/proc")
+
+
 def test_output_checks_refuse_files_in_the_way(tmp_path):
     (tmp_path / "a_file").write_text("")
     with pytest.raises(OutputError, match=r"cannot write to .*a_file/sub \(Not a directory\)"):
