@@ -124,6 +124,8 @@ def check_labels(y: jax.Array, name: str, loss: Callable, output: jax.ShapeDtype
                     f"with {num_outputs} outputs; check the labels or the model's number of outputs"
                 )
             return
+        if _loss_takes(loss, output, y):  # a loss written for these targets, one-hot ones say
+            return
         if y.ndim == 2 and shape[1] == 1:
             raise ValueError(f"{name} has shape {shape}; a classifier takes {expected}: pass {name}.reshape(-1)")
         if y.ndim == 2 and shape[1] == num_outputs and _one_hot(y):
@@ -151,7 +153,7 @@ def check_labels(y: jax.Array, name: str, loss: Callable, output: jax.ShapeDtype
     outputs = jax.ShapeDtypeStruct((2, *output.shape[1:]), output.dtype)
     try:
         value = jax.eval_shape(loss, outputs, jax.ShapeDtypeStruct((2, *shape[1:]), dtype))
-    except Exception as err:  # the loss refused these targets; say so in our words
+    except Exception as err:  # the loss refused these targets (nothing is computed); say so in our words
         raise ValueError(f"the loss cannot pair {name} of shape {shape} with outputs of shape "
                          f"(N, {', '.join(map(str, output.shape[1:]))}) ({_first_line(err)})") from None
     if value.shape != (2,):
@@ -171,6 +173,16 @@ def warn_unscaled_images(X: jax.Array, name: str, preprocess: Callable) -> None:
             "and trains badly; pass uint8 images (scaled to [0, 1] for you) or divide by 255",
             stacklevel=3,
         )
+
+
+def _loss_takes(loss: Callable, output: jax.ShapeDtypeStruct, y: jax.Array) -> bool:
+    """Whether loss gives one value per example for targets shaped and typed as y (traced, not computed)."""
+    outputs = jax.ShapeDtypeStruct((2, *output.shape[1:]), output.dtype)
+    try:
+        value = jax.eval_shape(loss, outputs, jax.ShapeDtypeStruct((2, *y.shape[1:]), y.dtype))
+    except Exception:  # any refusal means it does not
+        return False
+    return value.shape == (2,)
 
 
 def _one_hot(y: jax.Array) -> bool:

@@ -7,6 +7,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxdl import data, losses, models, optimizers, training
@@ -83,6 +84,17 @@ def test_one_hot_labels_say_to_take_the_argmax():
     with pytest.raises(ValueError, match=r"y_train looks one-hot, shape \(40, 3\); fit takes integer class labels of "
                                          r"shape \(40,\): pass y_train.argmax\(axis=1\)"):
         _fit_softmax(_images(labels=one_hot))
+
+
+def test_one_hot_labels_pass_when_the_loss_takes_them():
+    # optax's one-hot cross-entropy on two classes: the labels are right for this loss, so nothing is refused
+    X = jax.random.randint(jax.random.key(0), (40, 4, 4), 0, 256).astype(jnp.uint8)
+    one_hot = jax.nn.one_hot(jnp.arange(40) % 2, 2)
+    params = models.softmax_init(jax.random.key(0), 16, 2)
+    _, history = training.fit(models.softmax_apply, optax.softmax_cross_entropy, params,
+                              Dataset(X, one_hot, X[:10], one_hot[:10]), optimizers.sgd(0.1), key=jax.random.key(1),
+                              epochs=1, batch_size=8, metric=None, progress=False)
+    assert history.epochs == 1
 
 
 def test_float_labels_for_a_classifier_say_to_cast():
