@@ -1,7 +1,8 @@
 """The experiment runner: `python -m experiments [list | run ID ... | all]`.
 
 `list` shows every experiment, `run 4.4` runs one (or several), `all` runs every one and writes
-runs/<timestamp>/report.md and report.html. The exit status is non-zero if any comparison with the
+runs/<timestamp>/report.md and report.html (each run in a directory of its own: runs/<timestamp>-2/ when
+another run took that second). The exit status is non-zero if any comparison with the
 PyTorch references fails or any experiment raises.
 """
 
@@ -23,6 +24,7 @@ from types import ModuleType
 
 import experiments
 from experiments.common import Result, execute
+from jaxdl.files import OutputError, check_writable_dir, new_run_dir, write_text_atomic
 from jaxdl.references import format_table
 
 _MODULE = re.compile(r"ch(\d+)_(\d+)_\w+")
@@ -137,7 +139,7 @@ def write_report(runs: list[tuple[Experiment, Result, str | None]], out_dir: Pat
             lines += [f"![{figure.stem}]({figure.resolve().relative_to(out_dir.resolve())})", ""]
     markdown_text = "\n".join(lines) + "\n"
     report = out_dir / "report.md"
-    report.write_text(markdown_text)
+    write_text_atomic(report, markdown_text)
     _write_html(markdown_text, out_dir / "report.html")
     return report
 
@@ -148,7 +150,14 @@ def _write_html(markdown_text: str, path: Path) -> None:
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
     style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}img{max-width:45em}")
-    path.write_text(f"<!doctype html><meta charset='utf-8'><title>jaxdl report</title><style>{style}</style>\n{body}\n")
+    write_text_atomic(path, f"<!doctype html><meta charset='utf-8'><title>jaxdl report</title><style>{style}</style>\n{body}\n")
+
+
+def output_dir(out: Path | None) -> Path:
+    """The run's output directory: --out checked for writing, or a fresh runs/<timestamp>[-N] of its own."""
+    if out is not None:
+        return check_writable_dir(out)
+    return new_run_dir(Path("runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,12 +180,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     chosen = all_experiments if args.command == "all" else select(all_experiments, args.ids)
-    out_dir = args.out or Path("runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        out_dir = output_dir(args.out)
+    except OutputError as err:
+        parser.error(str(err))  # exits with status 2 before any experiment runs
     start = time.perf_counter()
     runs = []
-    for experiment in chosen:
-        result, error = _run_safely(experiment, out_dir / experiment.id, args.fast)
-        runs.append((experiment, result, error))
+    try:
+        for experiment in chosen:
+            result, error = _run_safely(experiment, out_dir / experiment.id, args.fast)
+            runs.append((experiment, result, error))
+    except KeyboardInterrupt:
+        print(f"interrupted after {len(runs)} of {len(chosen)} experiments; no report written "
+              f"(figures so far are in {out_dir})", file=sys.stderr, flush=True)
+        return 130
     seconds = time.perf_counter() - start
     failed = [e.id for e, r, err in runs if err or not r.passed]
     if args.command == "all":
@@ -190,4 +207,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before the experiments start (importing jax, discovering modules)
+        print("interrupted; nothing was run", file=sys.stderr)
+        sys.exit(130)

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # experiments save figures to files; never open windows
 
 from jaxdl import references  # noqa: E402
+from jaxdl.files import OutputError, check_writable_dir  # noqa: E402
 from jaxdl.plotting import save_figure  # noqa: E402
 from jaxdl.references import Comparison  # noqa: E402
 
@@ -87,6 +88,13 @@ def cli(section: str, title: str, run: RunFn, argv: list[str] | None = None) -> 
     args = parser.parse_args(argv)
     # Named after the module, not the section: a section and its exercises share a section number.
     module = run.__module__ if run.__module__ != "__main__" else Path(sys.argv[0]).stem
-    out = args.out or Path("runs") / module.split(".")[-1]
-    result = execute(section, title, run, out, fast=args.fast)
+    try:
+        out = check_writable_dir(args.out or Path("runs") / module.split(".")[-1])
+    except OutputError as err:
+        parser.error(str(err))  # exits with status 2 before the experiment runs
+    try:
+        result = execute(section, title, run, out, fast=args.fast)
+    except KeyboardInterrupt:
+        print(f"interrupted; {section} did not finish (figures so far are in {out})", file=sys.stderr, flush=True)
+        sys.exit(130)
     sys.exit(0 if result.passed else 1)

@@ -39,7 +39,7 @@ def check_batching(num_examples: int, batch_size: int) -> None:
     """Raises a ValueError that says what to change when a dataset cannot be cut into minibatches."""
     if num_examples <= 0:
         raise ValueError("the dataset is empty (0 examples); load or generate some data before training")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
@@ -60,10 +60,12 @@ def batch_plan(order: jax.Array | np.ndarray, batch_size: int) -> tuple[jax.Arra
 
     As PyTorch's DataLoader with drop_last=False, the last batch may be partial: its tail is padded
     with index 0 and masked out, so every batch has one static shape and the plan can drive lax.scan.
+    A batch_size beyond the number of examples gives one batch of all of them (never padding to batch_size).
     """
     order = np.asarray(order)
     num_examples = order.shape[0]
     check_batching(num_examples, batch_size)
+    batch_size = min(int(batch_size), num_examples)
     num_batches = -(-num_examples // batch_size)
     idx = np.zeros(num_batches * batch_size, np.int32)
     idx[:num_examples] = order

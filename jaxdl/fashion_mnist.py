@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import tempfile
 import urllib.request
+import warnings
 import zlib
 from pathlib import Path
 from typing import Sequence
@@ -50,20 +52,55 @@ def text_labels(labels: Sequence[int] | jax.Array) -> list[str]:
 
 def cache_dir() -> Path:
     """The per-user download directory: $XDG_CACHE_HOME/jaxdl/fashion-mnist (~/.cache by default)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxdl" / "fashion-mnist"
+    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "jaxdl" / "fashion-mnist"
+
+
+def explicit_dir(root: str | Path | None = None) -> tuple[Path, str] | None:
+    """The directory the user named, root= or else $JAXDL_DATA (~ expanded), and which of the two it was."""
+    if root is not None:
+        return Path(root).expanduser(), "root="
+    if os.environ.get("JAXDL_DATA"):
+        return Path(os.environ["JAXDL_DATA"]).expanduser(), "$JAXDL_DATA"
+    return None
 
 
 def search_dirs(root: str | Path | None = None) -> list[Path]:
-    """Where the files are looked for, in order: root, $JAXDL_DATA, the user cache, Debian's directory."""
-    dirs = [Path(root)] if root is not None else []
-    if os.environ.get("JAXDL_DATA"):
-        dirs.append(Path(os.environ["JAXDL_DATA"]))
-    return dirs + [cache_dir(), SYSTEM_DIR]
+    """Where the files are looked for, in order: root, $JAXDL_DATA, the user cache, Debian's directory.
+
+    A directory the user named (root= or $JAXDL_DATA) is the only one looked in: locate() refuses it
+    when it lacks a file rather than falling back to another copy.
+    """
+    named = explicit_dir(root)
+    return [named[0]] if named is not None else [cache_dir(), SYSTEM_DIR]
+
+
+def missing_files(directory: Path) -> list[str]:
+    """The Fashion-MNIST file names not in directory; a DataError if the directory or a file cannot be read."""
+    missing = []
+    for name, _ in FILES.values():
+        path = directory / name
+        try:
+            present = path.is_file()
+        except PermissionError:
+            raise DataError(
+                f"cannot look inside {directory} (permission denied); make it readable (chmod a+rx) "
+                "or use another copy"
+            ) from None
+        if not present:
+            missing.append(name)
+        elif not os.access(path, os.R_OK):
+            raise DataError(f"cannot read {path} (permission denied); make it readable (chmod a+r) or delete it")
+    return missing
 
 
 def decompress(path: Path) -> bytes:
-    """The bytes of a .gz file (or of a plain file), with a clear error if the archive is damaged."""
-    raw = path.read_bytes()
+    """The bytes of a .gz file (or of a plain file), with a clear error if it is unreadable or damaged."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(
+            f"cannot read {path} ({err.strerror or err}); make it readable (chmod a+r) or delete it"
+        ) from None
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
@@ -84,7 +121,7 @@ def parse_idx(content: bytes, name: str = "IDX data") -> np.ndarray:
         raise DataError(f"{name} is truncated inside its header; delete it and download it again")
     shape = tuple(int(d) for d in np.frombuffer(content, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[content[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # exact: np.prod wraps around on damaged dims
     if len(content) != expected:
         state = "truncated" if len(content) < expected else "longer than its header says"
         raise DataError(
@@ -107,10 +144,28 @@ def read_idx(path: str | Path, sha256: str | None = None) -> np.ndarray:
 
 
 def locate(root: str | Path | None = None) -> Path | None:
-    """The first search directory that holds all four files, or None."""
-    for d in search_dirs(root):
-        if all((d / name).is_file() for name, _ in FILES.values()):
-            return d
+    """The directory to read the four files from, or None when no copy is found.
+
+    A directory the user named (root=, else $JAXDL_DATA) must hold all four files: a DataError names it
+    and the missing ones. Otherwise the user cache, then Debian's directory; one that cannot be read is
+    passed over with a warning, so it does not hide a good copy later in the order.
+    """
+    named = explicit_dir(root)
+    if named is not None:
+        directory, source = named
+        missing = missing_files(directory)
+        if missing:
+            raise DataError(
+                f"{directory} (from {source}) lacks {', '.join(missing)}; put the four Fashion-MNIST files "
+                f"there, or name another directory (no other copy is used when {source} is given)"
+            )
+        return directory
+    for directory in search_dirs():
+        try:
+            if not missing_files(directory):
+                return directory
+        except DataError as err:
+            warnings.warn(f"{err}; looking in the next directory", stacklevel=2)
     return None
 
 
@@ -122,8 +177,14 @@ def download(dest: str | Path | None = None, base_url: str = BASE_URL, progress:
     """
     from tqdm.auto import tqdm
 
-    dest = Path(dest) if dest is not None else cache_dir()
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest).expanduser() if dest is not None else cache_dir()
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"cannot create the download directory {dest} ({err.strerror or err}); set $XDG_CACHE_HOME to a "
+            "writable directory, or put the four files somewhere and pass root= or set $JAXDL_DATA"
+        ) from None
     for name, sha in FILES.values():
         target = dest / name
         if target.is_file():

@@ -12,6 +12,8 @@ import optax
 def check_learning_rate(learning_rate: float) -> float:
     """Returns the learning rate as a float, or raises a ValueError that says what is wrong with it."""
     try:
+        if isinstance(learning_rate, (str, bytes, bool)):  # float() would take "1" and True
+            raise TypeError
         lr = float(learning_rate)
     except (TypeError, ValueError):
         raise ValueError(f"the learning rate must be a number, got {learning_rate!r}") from None

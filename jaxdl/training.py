@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -13,17 +15,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdl.checks import (check_count, check_dataset, check_examples, check_finite, check_key, check_labels,
+                          check_params, warn_unscaled_images)
 from jaxdl.data import Dataset, batch_indices, batch_plan, check_batching
+from jaxdl.divergence import (TrainingDiverged, check_divergence_threshold, describe, first_divergent_step,
+                              resolve_threshold)
 from jaxdl.fashion_mnist import scale
+from jaxdl.files import check_writable_file
 from jaxdl.losses import correct
 
 Apply = Callable[[Any, jax.Array], jax.Array]
 Loss = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
 Metric = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
-
-
-class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,9 @@ class History:
         return len(self.val_loss)
 
     def epoch_train_loss(self) -> np.ndarray:
-        """Mean training loss of each epoch's steps."""
-        return self.train_loss.reshape(-1, self.num_batches).mean(axis=1)
+        """Mean training loss of each complete epoch's steps."""
+        usable = len(self.train_loss) // self.num_batches * self.num_batches
+        return self.train_loss[:usable].reshape(-1, self.num_batches).mean(axis=1)
 
 
 def default_preprocess(X: jax.Array) -> jax.Array:
@@ -121,44 +125,92 @@ def make_evaluate(apply: Apply, loss: Loss, metric: Metric | None = correct,
     return jax.jit(evaluate)
 
 
-def check_inputs(apply: Apply, params: Any, data: Dataset) -> None:
-    """Raises a ValueError naming the problem when data and model do not fit together."""
+def check_inputs(apply: Apply, params: Any, data: Dataset, loss: Loss | None = None,
+                 preprocess: Callable = default_preprocess) -> None:
+    """Raises a ValueError naming the problem when data, parameters, model and loss do not fit together
+    (the label checks need the loss); warns when float images look unscaled."""
+    data = check_dataset(data)
+    check_examples(data)
+    check_finite(data)
+    output = check_params(apply, params, data.X_train, preprocess)
+    if loss is not None:
+        for split in ("train", "val"):
+            check_labels(getattr(data, f"y_{split}"), f"y_{split}", loss, output)
     for split in ("train", "val"):
-        X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
-        if X.shape[0] == 0:
-            raise ValueError(f"the {split} set is empty (0 examples); load or generate some data first")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X_{split} has {X.shape[0]} examples but y_{split} has {y.shape[0]}; they must pair up"
-            )
+        warn_unscaled_images(getattr(data, f"X_{split}"), f"X_{split}", preprocess)
+
+
+def epoch_plans(num_examples: int, batch_size: int, key: jax.Array | None, epochs: int | None,
+                orders: Sequence[np.ndarray] | None) -> tuple[int, Callable[[int], tuple[jax.Array, jax.Array]]]:
+    """Checks key and epochs (or orders) and returns (epochs, epoch -> minibatch plan)."""
+    check_batching(num_examples, batch_size)
+    if orders is None:
+        if key is None or epochs is None:
+            raise ValueError("pass key= and epochs= (or orders=, one order of the examples per epoch)")
+        check_count(epochs, "epochs", 0)
+        check_key(key)
+        epoch_keys = jax.random.split(key, max(epochs, 1))
+        return epochs, lambda epoch: batch_indices(epoch_keys[epoch], num_examples, batch_size)
+    orders = [np.asarray(order) for order in orders]
+    if epochs is not None and epochs != len(orders):
+        raise ValueError(f"epochs={epochs!r} but {len(orders)} orders were given; pass one or the other")
+    for i, order in enumerate(orders):
+        if order.shape != (num_examples,) or not np.array_equal(np.sort(order), np.arange(num_examples)):
+            raise ValueError(f"orders[{i}] is not a permutation of the {num_examples} training examples")
+    return len(orders), lambda epoch: batch_plan(orders[epoch], batch_size)
+
+
+def check_options(loop: str, reduction: str, divergence_threshold: float | None,
+                  plot: Literal["live"] | str | Path | None) -> None:
+    """Refuses unknown loop/reduction names, a bad divergence threshold, and a plot path that cannot be written."""
+    if loop not in ("scan", "python"):
+        raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    check_divergence_threshold(divergence_threshold)
+    if plot is not None and plot != "live":
+        if not isinstance(plot, (str, Path)):
+            raise ValueError(f"plot must be None, 'live' or a file path, got {plot!r}")
+        check_writable_file(plot)
+
+
+def compile_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation, preprocess: Callable,
+                  reduction: Literal["mean", "sum"], loop: Literal["scan", "python"], params: Any, opt_state: Any,
+                  data: Dataset, idx: jax.Array, mask: jax.Array, place: Callable | None = None) -> Callable:
+    """The compiled epoch (params, opt_state, X, y, idx, mask) -> (params, opt_state, step losses): one
+    lax.scan call, or the jitted step in a Python loop. place(idx, mask) puts each plan on the devices
+    (jaxdl.distributed.shard_plan under fit(mesh=...)); by default the plan is used as it is."""
+    place = place or (lambda idx, mask: (idx, mask))
+    if loop == "scan":
+        epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
+            params, opt_state, data.X_train, data.y_train, *place(idx, mask)).compile()
+
+        def run_scan(params, opt_state, X, y, idx, mask):
+            return epoch(params, opt_state, X, y, *place(idx, mask))
+
+        return run_scan
+    step = make_train_step(apply, loss, optimizer, preprocess, reduction).lower(
+        params, opt_state, data.X_train, data.y_train, *place(idx[0], mask[0])).compile()
+
+    def run_epoch(params, opt_state, X, y, idx, mask):
+        losses = []
+        for rows, m in zip(np.asarray(idx), np.asarray(mask)):
+            params, opt_state, value = step(params, opt_state, X, y, *place(rows, m))
+            losses.append(value)
+        return params, opt_state, jnp.stack(losses)
+
+    return run_epoch
+
+
+def save_plot_or_warn(history: History, path: str | Path) -> None:
+    """Saves the training plot; a failure at this point warns instead of raising away the trained result."""
+    from jaxdl.plotting import save_history_plot
+
     try:
-        out = jax.eval_shape(apply, params, default_preprocess(data.X_train[:1]))
-    except (TypeError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise ValueError(
-            f"the model cannot take inputs of shape {tuple(data.X_train.shape[1:])} with these parameters "
-            f"({first_line}); check the number of inputs the parameters were initialised for"
-        ) from None
-    num_outputs = int(np.prod(out.shape[1:]))
-    for split in ("train", "val"):
-        y = np.asarray(getattr(data, f"y_{split}"))
-        if np.issubdtype(y.dtype, np.integer):
-            bad = (y < 0) | (y >= num_outputs)
-            if bad.any():
-                raise ValueError(
-                    f"y_{split} has label {int(y[bad][0])}, outside the range [0, {num_outputs}) of a model "
-                    f"with {num_outputs} outputs; check the labels or the model's number of outputs"
-                )
-        elif int(np.prod(y.shape[1:])) != num_outputs:
-            raise ValueError(
-                f"y_{split} has {int(np.prod(y.shape[1:]))} values per example but the model gives "
-                f"{num_outputs}; reshape the targets to (N, {num_outputs})"
-            )
-
-
-def _first_non_finite(losses: np.ndarray) -> int | None:
-    bad = np.flatnonzero(~np.isfinite(losses))
-    return int(bad[0]) if bad.size else None
+        save_history_plot(history, path)
+    except (OSError, ValueError) as err:
+        warnings.warn(f"could not save the training plot to {path} ({err}); the parameters and history are "
+                      "returned anyway", stacklevel=3)
 
 
 def fit(
@@ -176,6 +228,7 @@ def fit(
     preprocess: Callable = default_preprocess,
     reduction: Literal["mean", "sum"] = "mean",
     loop: Literal["scan", "python"] = "scan",
+    divergence_threshold: float | None = None,
     progress: bool = True,
     plot: Literal["live"] | str | Path | None = None,
     mesh: jax.sharding.Mesh | int | None = None,
@@ -187,78 +240,50 @@ def fit(
     trains on the minibatch sum of the loss instead of d2l's mean. The epoch keys
     come from `key`, so the same key gives the same run. Instead of key and epochs, `orders` gives each
     epoch's order of the training examples, to replay the batches another framework saw. plot="live"
-    redraws d2l's training plot in a notebook after every epoch; a path saves it there as a PNG at the end.
+    redraws d2l's training plot in a notebook after every epoch; a path saves it there as a PNG at the end
+    (a failed save warns; the result is still returned). A batch_size beyond the dataset is one batch.
     mesh (a jax.sharding.Mesh with a "data" axis, or a number of devices) trains data-parallel: every
     minibatch is cut over the data axis (padded with masked examples to a multiple of its size), the
     parameters and optimizer state are replicated, and XLA all-reduces the gradients (jaxdl.distributed).
+
+    Training stops with TrainingDiverged (carrying the history and the last good parameters) when a step's
+    loss is NaN, inf, or above divergence_threshold: by default 100 times the first step's loss (see
+    jaxdl.divergence); float('inf') turns the threshold off.
     """
     if progress:
         from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
     else:
         from tqdm import tqdm  # disabled below; tqdm.auto would still warn where ipywidgets is missing
 
+    # validate: everything a user hands over is checked before anything is compiled
+    data = check_dataset(data)
+    check_options(loop, reduction, divergence_threshold, plot)
+    check_examples(data)
     n = data.X_train.shape[0]
-    check_batching(n, batch_size)
-    if orders is None:
-        if key is None or epochs is None:
-            raise ValueError("pass key= and epochs= (or orders=, one order of the examples per epoch)")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-        epoch_keys = jax.random.split(key, max(epochs, 1))
-
-        def plan(epoch: int) -> tuple[jax.Array, jax.Array]:
-            return batch_indices(epoch_keys[epoch], n, batch_size)
-    else:
-        orders = [np.asarray(order) for order in orders]
-        if epochs is not None and epochs != len(orders):
-            raise ValueError(f"epochs={epochs!r} but {len(orders)} orders were given; pass one or the other")
-        for i, order in enumerate(orders):
-            if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
-                raise ValueError(f"orders[{i}] is not a permutation of the {n} training examples")
-        epochs = len(orders)
-
-        def plan(epoch: int) -> tuple[jax.Array, jax.Array]:
-            return batch_plan(orders[epoch], batch_size)
-
-    if loop not in ("scan", "python"):
-        raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
-    check_inputs(apply, params, data)
+    epochs, plan = epoch_plans(n, batch_size, key, epochs, orders)
+    check_inputs(apply, params, data, loss, preprocess)
     if mesh is not None:
         from jaxdl import distributed  # imported here, so `python -m jaxdl.distributed` runs it fresh
 
         mesh = distributed.data_mesh(mesh)
 
+    # compile: everything compiled before the first epoch counts as compilation
     opt_state = optimizer.init(params)
-    train_preprocess = preprocess
-    place = lambda idx, mask: (idx, mask)  # noqa: E731
+    train_preprocess, place = preprocess, None
     if mesh is not None:
         params, opt_state, data = distributed.replicate(mesh, (params, opt_state, data))
         train_preprocess = distributed.sharded_batches(mesh, preprocess)
         place = partial(distributed.shard_plan, mesh)
-    start = time.perf_counter()  # everything compiled before the first epoch counts as compilation
+    start = time.perf_counter()
     idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
-    if loop == "scan":
-        compiled_epoch = make_train_epoch(apply, loss, optimizer, train_preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, *place(idx, mask)).compile()
-
-        def run_epoch(params, opt_state, X, y, idx, mask):
-            return compiled_epoch(params, opt_state, X, y, *place(idx, mask))
-    else:
-        step = make_train_step(apply, loss, optimizer, train_preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, *place(idx[0], mask[0])).compile()
-
-        def run_epoch(params, opt_state, X, y, idx, mask):
-            losses = []
-            for rows, m in zip(np.asarray(idx), np.asarray(mask)):
-                params, opt_state, value = step(params, opt_state, X, y, *place(rows, m))
-                losses.append(value)
-            return params, opt_state, jnp.stack(losses)
-
+    run_epoch = compile_epoch(apply, loss, optimizer, train_preprocess, reduction, loop, params, opt_state, data,
+                              idx, mask, place)
     compile_seconds = time.perf_counter() - start
 
+    # run epochs
     train_losses, val_losses, val_metrics = [], [], []
-    train_seconds = 0.0
+    train_seconds, threshold = 0.0, None
     live = None
     if plot == "live":
         from jaxdl.plotting import LivePlot
@@ -274,18 +299,29 @@ def fit(
     for epoch in bar:
         idx, mask = plan(epoch)
         t0 = time.perf_counter()
-        params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
+        new_params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
         losses = np.asarray(losses)  # waits for the epoch to finish
         train_seconds += time.perf_counter() - t0
-        bad = _first_non_finite(losses)
+        if threshold is None:
+            threshold = resolve_threshold(divergence_threshold, float(losses[0]))
+        bad = first_divergent_step(losses, threshold)
         if bad is not None:
             bar.close()
+            train_losses.append(losses[: bad + 1])
             raise TrainingDiverged(
-                f"the training loss became {losses[bad]} at epoch {epoch + 1}, step {bad + 1} of "
-                f"{len(losses)}; lower the learning rate or check the data for NaN/inf values"
-            )
+                describe(float(losses[bad]), threshold, divergence_threshold is not None, epoch + 1, bad + 1,
+                         len(losses)),
+                history=history(), params=params, params_epochs=epoch, epoch=epoch + 1, step=bad + 1,
+                loss=float(losses[bad]), threshold=threshold)
         train_losses.append(losses)
-        val_loss, val_metric = (float(v) for v in evaluate(params, data.X_val, data.y_val))
+        val_loss, val_metric = (float(v) for v in evaluate(new_params, data.X_val, data.y_val))
+        if not math.isfinite(val_loss):
+            bar.close()
+            raise TrainingDiverged(
+                f"the validation loss became {val_loss} after epoch {epoch + 1} though every training loss was "
+                "finite; lower the learning rate", history=history(), params=params, params_epochs=epoch,
+                epoch=epoch + 1, step=len(losses), loss=val_loss, threshold=threshold)
+        params = new_params
         val_losses.append(val_loss)
         val_metrics.append(val_metric)
         postfix = {"loss": f"{losses.mean():.4f}", "val_loss": f"{val_loss:.4f}"}
@@ -296,9 +332,8 @@ def fit(
             live(history())
     bar.close()
 
+    # finish
     result = history()
     if plot is not None and plot != "live":
-        from jaxdl.plotting import save_history_plot
-
-        save_history_plot(result, plot)
+        save_plot_or_warn(result, plot)
     return params, result

@@ -63,13 +63,13 @@ def test_explicit_root_comes_first(tiny_fashion_dir, monkeypatch, tmp_path):
     assert ds.y_val.shape == (5,) and ds.y_val.dtype == np.int32
 
 
-def test_environment_variable_before_cache_and_system(tiny_fashion_dir, monkeypatch, tmp_path):
+def test_environment_variable_is_the_one_place_looked_when_set(tiny_fashion_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("JAXDL_DATA", str(tiny_fashion_dir))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    dirs = fashion_mnist.search_dirs()
-    assert dirs[0] == tiny_fashion_dir and dirs[1] == tmp_path / "cache" / "jaxdl" / "fashion-mnist"
-    assert dirs[2] == fashion_mnist.SYSTEM_DIR
+    assert fashion_mnist.search_dirs() == [tiny_fashion_dir]
     assert fashion_mnist.locate() == tiny_fashion_dir
+    monkeypatch.delenv("JAXDL_DATA")
+    assert fashion_mnist.search_dirs() == [tmp_path / "cache" / "jaxdl" / "fashion-mnist", fashion_mnist.SYSTEM_DIR]
 
 
 def test_small_files_fail_verification_against_official_checksums(tiny_fashion_dir):

@@ -150,9 +150,10 @@ def test_bad_epoch_count_is_explained(epochs):
 @pytest.mark.parametrize("loop", ["scan", "python"])
 def test_divergence_stops_with_epoch_and_step(loop):
     # With E[x x^T] ~ I, lr 3.8 scales the error by ~|1 - 3.8| = 2.8 a step: the squared loss passes
-    # float32's 3.4e38 after ~42 steps, in epoch 2 (32 steps an epoch).
+    # float32's 3.4e38 after ~42 steps, in epoch 2 (32 steps an epoch). The threshold is off here, so it
+    # is the NaN/inf rule that stops it.
     with pytest.raises(training.TrainingDiverged, match=r"became (nan|inf) at epoch 2, step \d+ of 32; lower the learning rate"):
-        _fit_linreg(optimizers.sgd(3.8), loop=loop, epochs=3)
+        _fit_linreg(optimizers.sgd(3.8), loop=loop, epochs=3, divergence_threshold=float("inf"))
 
 
 def test_zero_epochs_returns_initial_params():
@@ -162,10 +163,10 @@ def test_zero_epochs_returns_initial_params():
     assert math.isfinite(history.compile_seconds)
 
 
-def test_nan_in_the_data_stops_in_the_first_epoch():
+def test_nan_in_the_training_data_is_refused_before_training():
     ds = data.synthetic_regression(jax.random.key(0))
     ds = ds._replace(y_train=ds.y_train.at[7].set(jnp.nan))
-    with pytest.raises(training.TrainingDiverged, match=r"became nan at epoch 1, step \d+ of 32.*NaN/inf"):
+    with pytest.raises(ValueError, match=r"y_train holds NaN or inf values in 1 example\(s\), the first at index 7"):
         training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
                      optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
                      metric=None, progress=False)

@@ -1,0 +1,200 @@
+"""Checks of what a user hands to fit, each raising a ValueError that says what was wrong and what to do.
+
+Each check is a small function, so every trainer (fit, and whatever trains many models at once) refuses
+bad input the same way and before any work starts.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.data import Dataset
+
+_SPLITS = ("train", "val")
+
+
+def check_count(value: Any, name: str, minimum: int) -> None:
+    """Refuses anything but an integer >= minimum (bools too: True is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+
+
+def check_key(key: Any) -> None:
+    """Refuses anything but a JAX PRNG key (jax.random.key(seed), or the legacy jax.random.PRNGKey(seed))."""
+    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
+    raw = hasattr(key, "dtype") and hasattr(key, "shape") and key.dtype == np.uint32 and tuple(key.shape) == (2,)
+    if not (typed or raw):
+        raise ValueError(f"key must be a PRNG key such as jax.random.key(0), got {key!r}"[:300])
+
+
+def check_dataset(data: Any) -> Dataset:
+    """Refuses anything but a Dataset of four arrays; a tuple (X, y) is the usual mistake."""
+    if not isinstance(data, Dataset):
+        if isinstance(data, tuple) and len(data) == 2:
+            raise ValueError(
+                "fit takes a Dataset(X_train, y_train, X_val, y_val), not a tuple (X, y); wrap the arrays: "
+                "jaxdl.Dataset(X_train, y_train, X_val, y_val)"
+            )
+        raise ValueError(
+            f"fit takes a jaxdl.Dataset(X_train, y_train, X_val, y_val), got {type(data).__name__}; "
+            "wrap the arrays in one"
+        )
+    for name, value in data._asdict().items():
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise ValueError(f"data.{name} is a {type(value).__name__}, not an array; convert it with jnp.asarray")
+    return data
+
+
+def check_examples(data: Dataset) -> None:
+    """Each split must be non-empty and have as many targets as inputs."""
+    for split in _SPLITS:
+        X, y = getattr(data, f"X_{split}"), getattr(data, f"y_{split}")
+        if X.ndim == 0 or X.shape[0] == 0:
+            raise ValueError(f"the {split} set is empty (0 examples); load or generate some data first")
+        if y.ndim == 0 or X.shape[0] != y.shape[0]:
+            count = "a single value" if y.ndim == 0 else y.shape[0]
+            raise ValueError(f"X_{split} has {X.shape[0]} examples but y_{split} has {count}; they must pair up")
+
+
+def check_finite(data: Dataset) -> None:
+    """Refuses NaN or inf anywhere in the data, training or validation, naming the array and the example."""
+    for name, value in data._asdict().items():
+        if not jnp.issubdtype(value.dtype, jnp.inexact):
+            continue
+        finite = np.asarray(jnp.isfinite(value).reshape(value.shape[0], -1).all(axis=1))
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(
+                f"{name} holds NaN or inf values in {bad.size} example(s), the first at index {int(bad[0])}; "
+                "remove or impute those examples before training"
+            )
+
+
+def check_params(apply: Callable, params: Any, X: jax.Array, preprocess: Callable) -> jax.ShapeDtypeStruct:
+    """Traces the model on one example (no computation) and returns the output's shape; refuses
+    parameters of the wrong structure or for another input size with a message that says so."""
+    leaves = jax.tree.leaves(params)
+    if not leaves or not all(hasattr(leaf, "shape") and hasattr(leaf, "dtype") for leaf in leaves):
+        raise ValueError(
+            f"params must be a pytree of arrays as returned by the model's init, got {_summary(params)}"
+        )
+    try:
+        return jax.eval_shape(apply, params, preprocess(X[:1]))
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        raise ValueError(
+            f"the model cannot take inputs of shape {tuple(X.shape[1:])} with these parameters "
+            f"({type(err).__name__}: {_first_line(err)}); params is {_summary(params)}: pass the params made by "
+            "the init that matches apply, for the number of inputs the data has"
+        ) from None
+
+
+def takes_class_labels(loss: Callable, output: jax.ShapeDtypeStruct) -> bool:
+    """Whether loss is a classifier's: it takes integer labels (N,) beside outputs (N, C) with C > 1."""
+    num_outputs = math.prod(output.shape[1:])
+    if num_outputs < 2:
+        return False
+    outputs = jax.ShapeDtypeStruct((2, *output.shape[1:]), output.dtype)
+    try:
+        value = jax.eval_shape(loss, outputs, jax.ShapeDtypeStruct((2,), jnp.int32))
+    except Exception:  # any refusal means it does not take labels; nothing is computed here
+        return False
+    return value.shape == (2,)
+
+
+def check_labels(y: jax.Array, name: str, loss: Callable, output: jax.ShapeDtypeStruct) -> None:
+    """Refuses targets the loss cannot pair with the model's outputs, naming the shape received and expected."""
+    num_outputs = math.prod(output.shape[1:])
+    n, shape, dtype = y.shape[0], tuple(y.shape), y.dtype
+    integer = jnp.issubdtype(dtype, jnp.integer)  # bools are not class numbers: optax refuses them
+    if takes_class_labels(loss, output):
+        expected = f"integer class labels of shape ({n},)"
+        if integer and y.ndim == 1:
+            labels = np.asarray(y)
+            bad = (labels < 0) | (labels >= num_outputs)
+            if bad.any():
+                raise ValueError(
+                    f"{name} has label {int(labels[bad][0])}, outside the range [0, {num_outputs}) of a model "
+                    f"with {num_outputs} outputs; check the labels or the model's number of outputs"
+                )
+            return
+        if _loss_takes(loss, output, y):  # a loss written for these targets, one-hot ones say
+            return
+        if y.ndim == 2 and shape[1] == 1:
+            raise ValueError(f"{name} has shape {shape}; a classifier takes {expected}: pass {name}.reshape(-1)")
+        if y.ndim == 2 and shape[1] == num_outputs and _one_hot(y):
+            raise ValueError(
+                f"{name} looks one-hot, shape {shape}; fit takes {expected}: pass {name}.argmax(axis=1)"
+            )
+        if y.ndim == 1:
+            raise ValueError(
+                f"{name} holds {dtype} values, shape {shape}; a classifier takes {expected}: pass "
+                f"{name}.astype(jnp.int32) if they are whole class numbers"
+            )
+        raise ValueError(f"{name} has shape {shape} and dtype {dtype}; a classifier with {num_outputs} outputs "
+                         f"takes {expected}")
+    if integer and y.ndim == 1 and num_outputs > 1:
+        raise ValueError(
+            f"{name} holds integer labels, shape {shape}, but the loss does not take class labels; use a "
+            f"classification loss (losses.softmax_cross_entropy) or targets of shape ({n}, {num_outputs})"
+        )
+    width = math.prod(shape[1:])
+    if width != num_outputs:
+        raise ValueError(
+            f"{name} has {width} values per example but the model gives {num_outputs} ({name} has shape "
+            f"{shape}); reshape the targets to ({n}, {num_outputs})"
+        )
+    outputs = jax.ShapeDtypeStruct((2, *output.shape[1:]), output.dtype)
+    try:
+        value = jax.eval_shape(loss, outputs, jax.ShapeDtypeStruct((2, *shape[1:]), dtype))
+    except Exception as err:  # the loss refused these targets (nothing is computed); say so in our words
+        raise ValueError(f"the loss cannot pair {name} of shape {shape} with outputs of shape "
+                         f"(N, {', '.join(map(str, output.shape[1:]))}) ({_first_line(err)})") from None
+    if value.shape != (2,):
+        raise ValueError(f"the loss gives shape {value.shape} for a batch of 2 with {name} shaped {shape}; "
+                         "a loss must give one value per example")
+
+
+def warn_unscaled_images(X: jax.Array, name: str, preprocess: Callable) -> None:
+    """Warns when float inputs look like raw pixels, whole numbers in [0, 255] past 1, as the model sees them."""
+    sample = preprocess(X[:1024])
+    if not jnp.issubdtype(sample.dtype, jnp.floating) or math.prod(sample.shape[1:]) < 64:
+        return
+    low, high = float(sample.min()), float(sample.max())
+    if low >= 0 and 1.5 < high <= 255 and bool(jnp.all(sample == jnp.round(sample))):
+        warnings.warn(
+            f"{name} holds floats up to {high:g}, whole numbers as raw pixels are: the model sees them unscaled "
+            "and trains badly; pass uint8 images (scaled to [0, 1] for you) or divide by 255",
+            stacklevel=3,
+        )
+
+
+def _loss_takes(loss: Callable, output: jax.ShapeDtypeStruct, y: jax.Array) -> bool:
+    """Whether loss gives one value per example for targets shaped and typed as y (traced, not computed)."""
+    outputs = jax.ShapeDtypeStruct((2, *output.shape[1:]), output.dtype)
+    try:
+        value = jax.eval_shape(loss, outputs, jax.ShapeDtypeStruct((2, *y.shape[1:]), y.dtype))
+    except Exception:  # any refusal means it does not
+        return False
+    return value.shape == (2,)
+
+
+def _one_hot(y: jax.Array) -> bool:
+    values = np.asarray(y)
+    return bool(np.isin(values, (0, 1)).all() and (values.sum(axis=1) == 1).all())
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _summary(params: Any) -> str:
+    shapes = jax.tree.map(lambda leaf: tuple(leaf.shape) if hasattr(leaf, "shape") else type(leaf).__name__, params)
+    return str(shapes)[:200]

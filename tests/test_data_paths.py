@@ -1,0 +1,102 @@
+"""Where Fashion-MNIST is read from: named directories are used or refused, never silently replaced."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from jaxdl import fashion_mnist
+from jaxdl.fashion_mnist import FILES, DataError
+
+NAMES = [name for name, _ in FILES.values()]
+
+
+@pytest.fixture
+def elsewhere(tiny_fashion_dir, monkeypatch, tmp_path):
+    """A good copy in the user cache and Debian's directory, so a fallback would succeed if it were taken."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tiny_fashion_dir)
+    monkeypatch.delenv("JAXDL_DATA", raising=False)
+    return tiny_fashion_dir
+
+
+def _partial_copy(directory: Path, source: Path, keep: int) -> Path:
+    directory.mkdir()
+    for name in NAMES[:keep]:
+        (directory / name).write_bytes((source / name).read_bytes())
+    return directory
+
+
+def test_a_root_lacking_files_is_an_error_naming_it_and_the_missing_files(elsewhere, tmp_path):
+    root = _partial_copy(tmp_path / "mine", elsewhere, keep=2)
+    with pytest.raises(DataError, match=rf"{root} \(from root=\) lacks {NAMES[2]}, {NAMES[3]}; put the four"):
+        fashion_mnist.load(root, verify=False)
+
+
+def test_jaxdl_data_lacking_files_is_an_error_not_a_fallback(elsewhere, tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXDL_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"nowhere \(from \$JAXDL_DATA\) lacks train-images.*no other copy is used"):
+        fashion_mnist.load(verify=False)
+
+
+def test_without_a_named_directory_the_search_finds_the_later_copy(elsewhere):
+    assert fashion_mnist.locate() == elsewhere
+
+
+def test_tilde_is_expanded_in_root_and_jaxdl_data(elsewhere, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(elsewhere.parent))
+    assert fashion_mnist.locate(f"~/{elsewhere.name}") == elsewhere
+    monkeypatch.setenv("JAXDL_DATA", f"~/{elsewhere.name}")
+    assert fashion_mnist.locate() == elsewhere
+    assert fashion_mnist.load(verify=False).X_train.shape == (12, 28, 28)
+
+
+def _deny(monkeypatch, method: str, under: Path) -> None:
+    """Makes Path.<method> raise PermissionError for paths under a directory, as chmod does for other users
+    (the tests may run as root, whom chmod does not stop)."""
+    original = getattr(Path, method)
+
+    def denied(self, *args, **kw):
+        if str(self).startswith(str(under)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(Path, method, denied)
+
+
+def test_an_unreadable_file_is_a_data_error_naming_it(elsewhere, monkeypatch):
+    _deny(monkeypatch, "read_bytes", elsewhere / NAMES[1])
+    with pytest.raises(DataError, match=rf"cannot read {elsewhere / NAMES[1]} \(Permission denied\); make it readable"):
+        fashion_mnist.load(elsewhere, verify=False)
+
+
+def test_an_unreadable_named_directory_is_a_data_error(elsewhere, monkeypatch):
+    _deny(monkeypatch, "is_file", elsewhere)
+    with pytest.raises(DataError, match=rf"cannot look inside {elsewhere} \(permission denied\)"):
+        fashion_mnist.locate(elsewhere)
+
+
+def test_an_unreadable_cache_warns_and_does_not_hide_debians_copy(elsewhere, tmp_path, monkeypatch):
+    cache = fashion_mnist.cache_dir()
+    _deny(monkeypatch, "is_file", cache)
+    with pytest.warns(UserWarning, match=rf"cannot look inside {cache} \(permission denied\).*next directory"):
+        assert fashion_mnist.locate() == elsewhere
+
+
+def test_an_uncreatable_download_directory_is_a_data_error(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(DataError, match=r"cannot create the download directory .*a_file/cache"):
+        fashion_mnist.download(tmp_path / "a_file" / "cache", base_url="http://127.0.0.1:9/", progress=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="chmod does not stop root")
+def test_a_chmod_000_file_is_a_data_error(elsewhere):
+    path = elsewhere / NAMES[0]
+    path.chmod(0)
+    try:
+        with pytest.raises(DataError, match=rf"cannot read {path}"):
+            fashion_mnist.load(elsewhere, verify=False)
+    finally:
+        path.chmod(0o644)

@@ -1,0 +1,171 @@
+"""fit refuses bad input before any work starts, with a message that names what was wrong and what to do."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxdl import data, losses, models, optimizers, training
+from jaxdl.data import Dataset
+from jaxdl.files import OutputError
+
+
+def _images(n=40, labels=None, X=None):
+    X = jax.random.randint(jax.random.key(0), (n, 4, 4), 0, 256).astype(jnp.uint8) if X is None else X
+    y = jnp.arange(n) % 3 if labels is None else jnp.asarray(labels)
+    return Dataset(X, y, X[:10], y[:10])
+
+
+def _fit_softmax(ds, params="default", **kw):
+    params = models.softmax_init(jax.random.key(0), 16, 3) if params == "default" else params
+    options = dict(key=jax.random.key(1), epochs=1, batch_size=8, progress=False) | kw
+    return training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1), **options)
+
+
+def _fit_linreg(ds=None, **kw):
+    ds = data.synthetic_regression(jax.random.key(0)) if ds is None else ds
+    options = dict(key=jax.random.key(0), epochs=1, batch_size=32, metric=None, progress=False) | kw
+    return training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(1), 2), ds,
+                        optimizers.sgd(0.03), **options)
+
+
+@pytest.mark.parametrize("field", ["X_val", "y_val", "X_train", "y_train"])
+@pytest.mark.parametrize("value", [jnp.nan, jnp.inf])
+def test_nan_or_inf_anywhere_in_the_data_is_refused_naming_the_array(field, value):
+    ds = data.synthetic_regression(jax.random.key(0))
+    ds = ds._replace(**{field: getattr(ds, field).at[3].set(value)})
+    with pytest.raises(ValueError, match=rf"{field} holds NaN or inf values in 1 example\(s\), the first at index 3"):
+        _fit_linreg(ds)
+
+
+def test_a_tuple_x_y_says_fit_takes_a_dataset():
+    ds = data.synthetic_regression(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"fit takes a Dataset\(X_train, y_train, X_val, y_val\), not a tuple \(X, y\)"):
+        _fit_linreg((ds.X_train, ds.y_train))
+    with pytest.raises(ValueError, match=r"fit takes a jaxdl.Dataset.*got dict"):
+        _fit_linreg(ds._asdict())
+
+
+def test_lists_instead_of_arrays_are_refused():
+    ds = data.synthetic_regression(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"data.y_train is a list, not an array; convert it with jnp.asarray"):
+        _fit_linreg(ds._replace(y_train=ds.y_train.tolist()))
+
+
+@pytest.mark.parametrize("params, shown", [
+    (models.mlp_init(jax.random.key(0), 16, 8, 3), r"params is \[\{'W': \(8, 16\)"),  # another model's params
+    ({"weights": jnp.zeros((3, 16)), "b": jnp.zeros(3)}, r"params is \{'b': \(3,\), 'weights'"),  # a misnamed leaf
+])
+def test_params_of_the_wrong_structure_say_what_fit_expects(params, shown):
+    with pytest.raises(ValueError, match=rf"cannot take inputs of shape \(4, 4\) with these parameters.*{shown}.*"
+                                         r"pass the params made by the init that matches apply"):
+        _fit_softmax(_images(), params=params)
+
+
+@pytest.mark.parametrize("params", [None, {}, {"W": [[1.0]], "b": "zero"}])
+def test_params_without_arrays_are_refused(params):
+    with pytest.raises(ValueError, match="params must be a pytree of arrays as returned by the model's init"):
+        _fit_softmax(_images(), params=params)
+
+
+def test_integer_labels_shaped_n_by_1_name_both_shapes():
+    with pytest.raises(ValueError, match=r"y_train has shape \(40, 1\); a classifier takes integer class labels of "
+                                         r"shape \(40,\): pass y_train.reshape\(-1\)"):
+        _fit_softmax(_images(labels=(jnp.arange(40) % 3)[:, None]))
+
+
+def test_one_hot_labels_say_to_take_the_argmax():
+    one_hot = jax.nn.one_hot(jnp.arange(40) % 3, 3)
+    with pytest.raises(ValueError, match=r"y_train looks one-hot, shape \(40, 3\); fit takes integer class labels of "
+                                         r"shape \(40,\): pass y_train.argmax\(axis=1\)"):
+        _fit_softmax(_images(labels=one_hot))
+
+
+def test_one_hot_labels_pass_when_the_loss_takes_them():
+    # optax's one-hot cross-entropy on two classes: the labels are right for this loss, so nothing is refused
+    X = jax.random.randint(jax.random.key(0), (40, 4, 4), 0, 256).astype(jnp.uint8)
+    one_hot = jax.nn.one_hot(jnp.arange(40) % 2, 2)
+    params = models.softmax_init(jax.random.key(0), 16, 2)
+    _, history = training.fit(models.softmax_apply, optax.softmax_cross_entropy, params,
+                              Dataset(X, one_hot, X[:10], one_hot[:10]), optimizers.sgd(0.1), key=jax.random.key(1),
+                              epochs=1, batch_size=8, metric=None, progress=False)
+    assert history.epochs == 1
+
+
+def test_float_labels_for_a_classifier_say_to_cast():
+    with pytest.raises(ValueError, match=r"y_train holds float32 values, shape \(40,\); a classifier takes integer "
+                                         r"class labels of shape \(40,\): pass y_train.astype\(jnp.int32\)"):
+        _fit_softmax(_images(labels=(jnp.arange(40) % 3).astype(jnp.float32)))
+
+
+def test_integer_labels_for_a_regression_loss_are_explained():
+    ds = _images()
+    with pytest.raises(ValueError, match=r"y_train holds integer labels, shape \(40,\), but the loss does not take "
+                                         r"class labels"):
+        training.fit(models.softmax_apply, losses.squared_loss, models.softmax_init(jax.random.key(0), 16, 3), ds,
+                     optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=8, progress=False)
+
+
+def test_float_images_in_0_255_warn_and_scaled_or_uint8_images_do_not():
+    raw = _images(X=jax.random.randint(jax.random.key(0), (40, 8, 8), 0, 256).astype(jnp.uint8))
+    params = models.softmax_init(jax.random.key(0), 64, 3)
+    with pytest.warns(UserWarning, match=r"X_train holds floats up to 2\d\d, whole numbers as raw pixels are.*divide by 255"):
+        _fit_softmax(raw._replace(X_train=raw.X_train.astype(jnp.float32)), params, divergence_threshold=float("inf"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit_softmax(raw, params)  # uint8: scaled inside the step
+        _fit_softmax(raw._replace(X_train=raw.X_train / 255.0, X_val=raw.X_val / 255.0), params)
+
+
+def test_batch_size_beyond_the_dataset_is_one_batch_of_all_examples():
+    idx, mask = data.batch_plan(np.arange(40), 10**7)  # would be 10**7 indices if padded to batch_size
+    assert idx.shape == (1, 40) and int(mask.sum()) == 40
+    _, huge = _fit_softmax(_images(), batch_size=10**7)
+    _, exact = _fit_softmax(_images(), batch_size=40)
+    assert huge.num_batches == 1
+    np.testing.assert_array_equal(huge.train_loss, exact.train_loss)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("batch_size", True, "batch_size must be a positive integer"),
+    ("batch_size", 0, "batch_size must be a positive integer"),
+    ("epochs", True, "epochs must be a non-negative integer"),
+    ("epochs", -2, "epochs must be a non-negative integer"),
+    ("key", 0, r"key must be a PRNG key such as jax.random.key\(0\), got 0"),
+    ("key", jnp.zeros(3), "key must be a PRNG key"),
+    ("loop", "fori", "loop must be 'scan' or 'python'"),
+    ("reduction", "max", "reduction must be 'mean' or 'sum'"),
+    ("plot", 3, "plot must be None, 'live' or a file path"),
+])
+def test_bad_arguments_are_refused_by_name(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        _fit_linreg(**{name: value})
+
+
+def test_an_unwritable_plot_path_is_refused_before_compiling(tmp_path, monkeypatch):
+    def no_compiling(*args, **kw):
+        raise AssertionError("fit compiled before checking the plot path")
+
+    monkeypatch.setattr(training, "compile_epoch", no_compiling)
+    (tmp_path / "a_file").write_text("not a directory")
+    with pytest.raises(OutputError, match=r"cannot write to .*a_file.*choose another directory or make it writable"):
+        _fit_linreg(plot=tmp_path / "a_file" / "training.png")
+    with pytest.raises(OutputError, match=r"is a directory; pass a file name such as"):
+        _fit_linreg(plot=tmp_path)
+
+
+def test_a_failed_figure_save_warns_and_still_returns_params_and_history(tmp_path, monkeypatch):
+    import jaxdl.plotting
+
+    def full_disk(history, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jaxdl.plotting, "save_history_plot", full_disk)
+    with pytest.warns(UserWarning, match=r"could not save the training plot to .*No space left.*returned anyway"):
+        params, history = _fit_linreg(plot=tmp_path / "training.png", epochs=2)
+    assert history.epochs == 2 and params["W"].shape == (1, 2)

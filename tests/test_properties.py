@@ -1,0 +1,142 @@
+"""Property-based tests: damaged IDX files and random bad arguments are refused, never misread or let through."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from jaxdl import data, losses, models, optimizers, training
+from jaxdl.checks import check_labels
+from jaxdl.data import Dataset
+from jaxdl.fashion_mnist import DataError, parse_idx, read_idx
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+images = arrays(np.uint8, st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6)))
+
+
+def _idx(array: np.ndarray) -> bytes:
+    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def _damage(content: bytes, draw) -> bytes:
+    """A truncation, or one byte changed (xor with a non-zero value)."""
+    if draw(st.booleans()):
+        return content[: draw(st.integers(0, len(content) - 1))]
+    at = draw(st.integers(0, len(content) - 1))
+    return content[:at] + bytes([content[at] ^ draw(st.integers(1, 255))]) + content[at + 1 :]
+
+
+@SETTINGS
+@given(array=images, compress=st.booleans(), data_=st.data())
+def test_a_damaged_idx_file_is_refused_or_read_exactly(tmp_path, array, compress, data_):
+    content = _idx(array)
+    stored = gzip.compress(content, mtime=0) if compress else content
+    path = tmp_path / "x.idx"
+    path.write_bytes(_damage(stored, data_.draw))
+    try:
+        read = read_idx(path, hashlib.sha256(content).hexdigest())
+    except DataError:
+        return
+    np.testing.assert_array_equal(read, array)  # only a change the content does not see (a gzip header byte) passes
+
+
+@SETTINGS
+@given(array=images, cut=st.integers(0, 10**6))
+def test_a_truncated_idx_is_always_refused_even_without_a_checksum(array, cut):
+    content = _idx(array)
+    with pytest.raises(DataError):
+        parse_idx(content[: cut % len(content)])
+
+
+@SETTINGS
+@given(array=images, extra=st.binary(min_size=1, max_size=16))
+def test_bytes_after_the_data_are_refused_even_without_a_checksum(array, extra):
+    with pytest.raises(DataError, match="longer than its header says"):
+        parse_idx(_idx(array) + extra)
+
+
+@SETTINGS
+@given(content=st.binary(max_size=64))
+def test_arbitrary_bytes_parse_as_idx_or_raise_data_error(content):
+    try:
+        parsed = parse_idx(content)
+    except DataError:
+        return
+    assert isinstance(parsed, np.ndarray)
+
+
+_DS = data.synthetic_regression(jax.random.key(0), num_train=64, num_val=16)
+_PARAMS = models.linreg_init(jax.random.key(1), 2)
+
+
+def _fit(**kw):
+    options = dict(key=jax.random.key(0), epochs=1, batch_size=8, metric=None, progress=False) | kw
+    return training.fit(models.linreg_apply, losses.squared_loss, _PARAMS, _DS, optimizers.sgd(0.03), **options)
+
+
+not_counts = st.one_of(st.booleans(), st.floats(allow_nan=True), st.text(max_size=3), st.none(),
+                       st.lists(st.integers(), max_size=2))
+
+
+@SETTINGS
+@given(batch_size=st.one_of(st.integers(max_value=0), not_counts))
+def test_any_bad_batch_size_is_refused_by_name(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        _fit(batch_size=batch_size)
+
+
+@SETTINGS
+@given(epochs=st.one_of(st.integers(max_value=-1), not_counts.filter(lambda v: v is not None)))
+def test_any_bad_epoch_count_is_refused_by_name(epochs):
+    with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+        _fit(epochs=epochs)
+
+
+@SETTINGS
+@given(lr=st.one_of(st.floats(max_value=0.0), st.just(float("nan")), st.just(float("inf")), st.text(max_size=3),
+                    st.floats(0.001, 10).map(str), st.booleans()))  # float() takes "0.5" and True: not rates
+def test_any_bad_learning_rate_is_refused_by_name(lr):
+    for make in (optimizers.sgd, optimizers.optax_sgd):
+        with pytest.raises(ValueError, match="learning rate must be"):
+            make(lr)
+
+
+_OUTPUT = jax.ShapeDtypeStruct((1, 3), jnp.float32)  # a 3-class classifier's logits
+
+
+@SETTINGS
+@given(y=arrays(st.sampled_from([np.int32, np.int64, np.uint8, np.float32, np.bool_]),
+                st.one_of(st.tuples(st.just(12)), st.tuples(st.just(12), st.integers(1, 4)))))
+def test_classifier_labels_are_accepted_only_when_valid(y):
+    valid = np.issubdtype(y.dtype, np.integer) and y.ndim == 1 and ((0 <= y) & (y < 3)).all()
+    try:
+        check_labels(jnp.asarray(y), "y_train", losses.softmax_cross_entropy, _OUTPUT)
+    except ValueError as err:
+        assert not valid and "y_train" in str(err)
+        return
+    assert valid
+
+
+@settings(max_examples=25, deadline=None)
+@given(labels=arrays(np.int32, 12, elements=st.integers(-5, 8)))
+def test_fit_trains_on_valid_labels_and_refuses_the_rest(labels):
+    X = jnp.asarray(np.arange(12 * 4, dtype=np.uint8).reshape(12, 2, 2))
+    ds = Dataset(X, jnp.asarray(labels), X, jnp.asarray(labels))
+    params = models.softmax_init(jax.random.key(0), 4, 3)
+    fit = lambda: training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds,  # noqa: E731
+                               optimizers.sgd(0.1), key=jax.random.key(0), epochs=1, batch_size=4, progress=False)
+    if ((0 <= labels) & (labels < 3)).all():
+        assert fit()[1].epochs == 1
+    else:
+        with pytest.raises(ValueError, match=r"outside the range \[0, 3\)"):
+            fit()

@@ -1,0 +1,152 @@
+"""Runs never overwrite each other, outputs are checked before work starts, Ctrl-C leaves no half-written report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import types
+from pathlib import Path
+
+import pytest
+
+import experiments.__main__ as runner
+from experiments.__main__ import Experiment
+from jaxdl import files
+from jaxdl.files import OutputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake(section: str, body) -> Experiment:
+    module = types.ModuleType(f"experiments.fake_{section.replace('.', '_')}")
+    module.SECTION, module.TITLE, module.run = section, f"Fake {section}", body
+    return Experiment(section, module.TITLE, module)
+
+
+def _passing(result, fast):
+    result.compare("two", 1 + 1, 2)
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
+    base = tmp_path / "runs" / "20260101-000000"
+    made, barrier = [], threading.Barrier(8)
+
+    def start_run():
+        barrier.wait()
+        made.append(files.new_run_dir(base))
+
+    threads = [threading.Thread(target=start_run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 8 and base in made and base.with_name("20260101-000000-8") in made
+
+
+def test_two_runs_of_all_in_the_same_second_write_two_reports(tmp_path, monkeypatch):
+    class FrozenClock(runner.dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 1, 12, 0, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner.dt, "datetime", FrozenClock)
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _passing)])
+    assert runner.main(["all"]) == 0 and runner.main(["all"]) == 0
+    assert (tmp_path / "runs" / "20260101-120000" / "report.md").is_file()
+    assert (tmp_path / "runs" / "20260101-120000-2" / "report.md").is_file()
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = files.write_text_atomic(tmp_path / "report.md", "old report\n")
+
+    def interrupted_replace(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_text_atomic(path, "new report, never complete\n")
+    assert path.read_text() == "old report\n" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_reports_are_written_through_a_temporary_name(tmp_path, monkeypatch):
+    renamed = []
+    real_replace = files.os.replace
+    monkeypatch.setattr(files.os, "replace", lambda src, dst: (renamed.append(Path(dst).name), real_replace(src, dst)))
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _passing)])
+    assert runner.main(["all", "--out", str(tmp_path)]) == 0
+    assert sorted(renamed) == ["report.html", "report.md"]
+
+
+def test_an_unwritable_out_is_refused_before_any_experiment_runs(tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", lambda result, fast: ran.append(1))])
+    (tmp_path / "a_file").write_text("")
+    for command in (["run", "9.1"], ["all"]):
+        with pytest.raises(SystemExit) as exit_info:
+            runner.main([*command, "--out", str(tmp_path / "a_file" / "out")])
+        assert exit_info.value.code == 2 and not ran
+        assert "cannot write to" in capsys.readouterr().err
+
+
+def test_a_module_run_with_an_unwritable_out_exits_2_before_running(tmp_path, capsys):
+    from experiments.common import cli
+
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        cli("9.1", "Never runs", lambda result, fast: pytest.fail("ran"), argv=["--out", str(tmp_path / "a_file")])
+    assert exit_info.value.code == 2 and "cannot write to" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_with_one_line_status_130_and_no_report(tmp_path, monkeypatch, capsys):
+    def interrupted(result, fast):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _passing), _fake("9.2", interrupted)])
+    assert runner.main(["all", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"interrupted after 1 of 2 experiments; no report written (figures so far are in {tmp_path})"]
+    assert not (tmp_path / "report.md").exists() and not (tmp_path / "report.html").exists()
+
+
+def test_sigint_to_a_running_process_exits_130_with_one_line(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time, types
+        import experiments.__main__ as runner
+        module = types.ModuleType("experiments.fake_9_1")
+        module.SECTION, module.TITLE = "9.1", "Sleeps"
+        def run(result, fast):
+            print("started", flush=True)
+            time.sleep(60)
+        module.run = run
+        runner.discover = lambda: [runner.Experiment("9.1", "Sleeps", module)]
+        sys.exit(runner.main(["all", "--out", {str(tmp_path)!r}]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    try:
+        assert "started" in proc.stdout.readline() + proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip() == f"interrupted after 0 of 1 experiments; no report written (figures so far are in {tmp_path})"
+    assert not (tmp_path / "report.md").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where nobody can create files")
+def test_an_existing_directory_that_takes_no_files_is_refused():
+    with pytest.raises(OutputError, match=r"cannot write to /proc \(.*\); choose another directory"):
+        files.check_writable_dir("/proc")
+
+
+def test_output_checks_refuse_files_in_the_way(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(OutputError, match=r"cannot write to .*a_file/sub \(Not a directory\)"):
+        files.check_writable_dir(tmp_path / "a_file" / "sub")
+    assert files.check_writable_dir(tmp_path / "new" / "deeper").is_dir()
