@@ -19,6 +19,9 @@ from jaxdl.losses import correct
 Apply = Callable[[Any, jax.Array], jax.Array]
 Loss = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
 Metric = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
+Penalty = Callable[[Any], jax.Array]  # params -> a scalar added to the minibatch objective
+# (epoch, num_batches) -> a pytree whose leaves have one row per minibatch; step j's rows go to apply
+StepRng = Callable[[int, int], Any]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -51,24 +54,30 @@ def default_preprocess(X: jax.Array) -> jax.Array:
 
 
 def make_objective(apply: Apply, loss: Loss, preprocess: Callable = default_preprocess,
-                   reduction: Literal["mean", "sum"] = "mean") -> Callable:
-    """The training objective: mean (d2l's) or sum of the loss over the unmasked examples of a minibatch."""
+                   reduction: Literal["mean", "sum"] = "mean", penalty: Penalty | None = None) -> Callable:
+    """The training objective: mean (d2l's) or sum of the loss over the unmasked examples of a minibatch,
+    plus penalty(params) if given (d2l 3.7's L2 penalty).
+
+    With rng (a step's key, or given dropout masks) the model runs in training mode, apply(params, X, rng).
+    """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
-    def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
-        per_example = loss(apply(params, preprocess(X)), y).reshape(mask.shape)
+    def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array, rng: Any = None) -> jax.Array:
+        y_hat = apply(params, preprocess(X)) if rng is None else apply(params, preprocess(X), rng)
+        per_example = loss(y_hat, y).reshape(mask.shape)
         total = jnp.where(mask > 0, per_example, 0.0).sum()
-        return total / mask.sum() if reduction == "mean" else total
+        value = total / mask.sum() if reduction == "mean" else total
+        return value if penalty is None else value + penalty(params)
 
     return objective
 
 
 def make_update(objective: Callable, optimizer: optax.GradientTransformation) -> Callable:
-    """One minibatch step: (params, opt_state, X, y, mask) -> (params, opt_state, loss). Pure, not jitted."""
+    """One minibatch step: (params, opt_state, X, y, mask[, rng]) -> (params, opt_state, loss). Pure, not jitted."""
 
-    def update(params: Any, opt_state: Any, X: jax.Array, y: jax.Array, mask: jax.Array):
-        value, grads = jax.value_and_grad(objective)(params, X, y, mask)
+    def update(params: Any, opt_state: Any, X: jax.Array, y: jax.Array, mask: jax.Array, rng: Any = None):
+        value, grads = jax.value_and_grad(objective)(params, X, y, mask, rng)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
@@ -76,33 +85,35 @@ def make_update(objective: Callable, optimizer: optax.GradientTransformation) ->
 
 
 def make_train_step(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
-                    preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean") -> Callable:
-    """The jitted minibatch step for Python loops: (params, opt_state, X, y, rows, mask) -> (params,
+                    preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean",
+                    penalty: Penalty | None = None) -> Callable:
+    """The jitted minibatch step for Python loops: (params, opt_state, X, y, rows, mask[, rng]) -> (params,
     opt_state, loss), gathering the batch's rows on device."""
-    update = make_update(make_objective(apply, loss, preprocess, reduction), optimizer)
+    update = make_update(make_objective(apply, loss, preprocess, reduction, penalty), optimizer)
 
-    def step(params, opt_state, X, y, rows, mask):
-        return update(params, opt_state, X[rows], y[rows], mask)
+    def step(params, opt_state, X, y, rows, mask, rng=None):
+        return update(params, opt_state, X[rows], y[rows], mask, rng)
 
     return jax.jit(step)
 
 
 def make_train_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
-                     preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean") -> Callable:
+                     preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean",
+                     penalty: Penalty | None = None) -> Callable:
     """A whole epoch as one compiled call: lax.scan of the step over a minibatch plan (idx, mask).
 
-    (params, opt_state, X, y, idx, mask) -> (params, opt_state, per-step losses). The data stays on
-    device; each step gathers its rows.
+    (params, opt_state, X, y, idx, mask[, rngs]) -> (params, opt_state, per-step losses). The data stays on
+    device; each step gathers its rows (and takes its row of rngs, if given).
     """
-    update = make_update(make_objective(apply, loss, preprocess, reduction), optimizer)
+    update = make_update(make_objective(apply, loss, preprocess, reduction, penalty), optimizer)
 
-    def epoch(params, opt_state, X, y, idx, mask):
+    def epoch(params, opt_state, X, y, idx, mask, rngs=None):
         def body(carry, batch):
-            rows, m = batch
-            params, opt_state, value = update(*carry, X[rows], y[rows], m)
+            rows, m, rng = batch
+            params, opt_state, value = update(*carry, X[rows], y[rows], m, rng)
             return (params, opt_state), value
 
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (idx, mask))
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (idx, mask, rngs))
         return params, opt_state, losses
 
     return jax.jit(epoch)
@@ -155,6 +166,39 @@ def check_inputs(apply: Apply, params: Any, data: Dataset) -> None:
             )
 
 
+def step_keys(key: jax.Array) -> StepRng:
+    """A fresh key for every step from one key: step t, counted over all epochs, gets fold_in(key, t)."""
+
+    def rngs(epoch: int, num_batches: int) -> jax.Array:
+        steps = epoch * num_batches + jnp.arange(num_batches)
+        return jax.vmap(lambda t: jax.random.fold_in(key, t))(steps)
+
+    return rngs
+
+
+def _step_rngs(step_rng: jax.Array | StepRng) -> StepRng:
+    """fit's step_rng as a function (epoch, num_batches) -> per-step rngs, or a ValueError saying what to pass."""
+    if callable(step_rng):
+        return step_rng
+    is_key = isinstance(step_rng, jax.Array) and (
+        jax.dtypes.issubdtype(step_rng.dtype, jax.dtypes.prng_key)
+        or (step_rng.dtype == jnp.uint32 and step_rng.shape == (2,)))
+    if not is_key:
+        raise ValueError(f"step_rng must be a PRNG key (jax.random.key(0)) or a function (epoch, num_batches) -> "
+                         f"per-step values, got {type(step_rng).__name__}")
+    return step_keys(step_rng)
+
+
+def _check_training_apply(apply: Apply, params: Any, X: jax.Array, rng: Any) -> None:
+    """Refuses an apply that cannot run in training mode, apply(params, X, rng), before any compilation."""
+    try:
+        jax.eval_shape(apply, params, X, rng)
+    except (TypeError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise ValueError(f"with step_rng, fit calls apply(params, X, rng) in training; this apply fails on a "
+                         f"minibatch ({first_line}); give it a third argument (a key or the step's masks)") from None
+
+
 def _first_non_finite(losses: np.ndarray) -> int | None:
     bad = np.flatnonzero(~np.isfinite(losses))
     return int(bad[0]) if bad.size else None
@@ -177,6 +221,8 @@ def fit(
     loop: Literal["scan", "python"] = "scan",
     progress: bool = True,
     plot: Literal["live"] | str | Path | None = None,
+    penalty: Penalty | None = None,
+    step_rng: jax.Array | StepRng | None = None,
 ) -> tuple[Any, History]:
     """Trains for `epochs` epochs of shuffled minibatches and returns (params, history).
 
@@ -186,6 +232,10 @@ def fit(
     come from `key`, so the same key gives the same run. Instead of key and epochs, `orders` gives each
     epoch's order of the training examples, to replay the batches another framework saw. plot="live"
     redraws d2l's training plot in a notebook after every epoch; a path saves it there as a PNG at the end.
+    penalty(params) is added to every step's objective (not to the validation loss). step_rng makes each
+    training step call apply(params, X, rng) (dropout): a key gives step t the key fold_in(step_rng, t) (use
+    a key other than `key`); a function (epoch, num_batches) -> pytree gives step j that pytree's row j (a
+    replay's given masks). Validation always calls apply(params, X).
     """
     if progress:
         from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
@@ -218,22 +268,28 @@ def fit(
     if loop not in ("scan", "python"):
         raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
     check_inputs(apply, params, data)
+    idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
+    rngs_of = None if step_rng is None else _step_rngs(step_rng)
+    rngs = None if rngs_of is None else rngs_of(0, idx.shape[0])
+    if rngs is not None:
+        _check_training_apply(apply, params, preprocess(data.X_train[idx[0]]), jax.tree.map(lambda a: a[0], rngs))
 
     opt_state = optimizer.init(params)
     start = time.perf_counter()  # everything compiled before the first epoch counts as compilation
-    idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     if loop == "scan":
-        run_epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, idx, mask).compile()
+        run_epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction, penalty).lower(
+            params, opt_state, data.X_train, data.y_train, idx, mask, rngs).compile()
     else:
-        step = make_train_step(apply, loss, optimizer, preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, idx[0], mask[0]).compile()
+        step = make_train_step(apply, loss, optimizer, preprocess, reduction, penalty).lower(
+            params, opt_state, data.X_train, data.y_train, idx[0], mask[0],
+            jax.tree.map(lambda a: a[0], rngs)).compile()
 
-        def run_epoch(params, opt_state, X, y, idx, mask):
+        def run_epoch(params, opt_state, X, y, idx, mask, rngs):
             losses = []
-            for rows, m in zip(np.asarray(idx), np.asarray(mask)):
-                params, opt_state, value = step(params, opt_state, X, y, rows, m)
+            for i, (rows, m) in enumerate(zip(np.asarray(idx), np.asarray(mask))):
+                rng = jax.tree.map(lambda a: a[i], rngs)  # noqa: B023
+                params, opt_state, value = step(params, opt_state, X, y, rows, m, rng)
                 losses.append(value)
             return params, opt_state, jnp.stack(losses)
 
@@ -255,8 +311,9 @@ def fit(
     bar = tqdm(range(epochs), desc="epoch", disable=not progress, leave=False)
     for epoch in bar:
         idx, mask = plan(epoch)
+        rngs = None if rngs_of is None else rngs_of(epoch, idx.shape[0])
         t0 = time.perf_counter()
-        params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
+        params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask, rngs)
         losses = np.asarray(losses)  # waits for the epoch to finish
         train_seconds += time.perf_counter() - t0
         bad = _first_non_finite(losses)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jaxdl import references
 
-CHAPTERS = ("ch2", "ch3", "ch4", "ch5")
+CHAPTERS = ("ch2", "ch3", "ch4", "ch5", "ch3_7", "ch5_6")
 HERE = Path(__file__).resolve().parent
 
 
