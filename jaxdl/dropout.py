@@ -73,10 +73,13 @@ def mlp_apply(params: list[Params], X: jax.Array, key: jax.Array | None = None, 
     return _mlp(params, X, lambda i, H: layer(keys[i], H, rates[i]), activation)
 
 
-def mlp_apply_masks(params: list[Params], X: jax.Array, masks: Sequence[jax.Array], *, rates: Sequence[float],
-                    activation: Activation = jax.nn.relu) -> jax.Array:
-    """The same MLP in training mode with given keep-masks, one (batch, hidden) array per hidden layer (replays)."""
+def mlp_apply_masks(params: list[Params], X: jax.Array, masks: Sequence[jax.Array] | None = None, *,
+                    rates: Sequence[float], activation: Activation = jax.nn.relu) -> jax.Array:
+    """The same MLP in training mode with given keep-masks, one (batch, hidden) array per hidden layer (replays);
+    evaluation without."""
     rates = _check_rates(params, rates)
+    if masks is None:
+        return _mlp(params, X, lambda i, H: H, activation)
     if len(masks) != len(rates):
         raise ValueError(f"{len(rates)} hidden layers need {len(rates)} masks, got {len(masks)}")
     return _mlp(params, X, lambda i, H: apply_mask(H, masks[i][: H.shape[0]], rates[i]), activation)
