@@ -189,6 +189,28 @@ def _step_rngs(step_rng: jax.Array | StepRng) -> StepRng:
     return step_keys(step_rng)
 
 
+def _epoch_rngs(rngs_of: StepRng, epoch: int, num_batches: int) -> Any:
+    """One epoch's per-step rngs, refused with a message unless every leaf has one row per minibatch."""
+    rngs = rngs_of(epoch, num_batches)
+    rows = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(rngs)}
+    if not rows or rows != {num_batches}:
+        raise ValueError(f"step_rng gave epoch {epoch} values with leading sizes {sorted(rows, key=str)}; every "
+                         f"leaf needs one row per minibatch ({num_batches})")
+    return rngs
+
+
+def _check_penalty(penalty: Penalty, params: Any) -> None:
+    """Refuses a penalty that is not a function of the parameters returning one number."""
+    if not callable(penalty):
+        raise ValueError(f"penalty must be a function params -> scalar, got {type(penalty).__name__}")
+    try:
+        shape = jax.eval_shape(penalty, params).shape
+    except (TypeError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"penalty(params) fails on these parameters ({str(err).strip().splitlines()[0]})") from None
+    if shape != ():
+        raise ValueError(f"penalty(params) must return a scalar, got shape {shape}")
+
+
 def _check_training_apply(apply: Apply, params: Any, X: jax.Array, rng: Any) -> None:
     """Refuses an apply that cannot run in training mode, apply(params, X, rng), before any compilation."""
     try:
@@ -269,8 +291,10 @@ def fit(
         raise ValueError(f"loop must be 'scan' or 'python', got {loop!r}")
     check_inputs(apply, params, data)
     idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
+    if penalty is not None:
+        _check_penalty(penalty, params)
     rngs_of = None if step_rng is None else _step_rngs(step_rng)
-    rngs = None if rngs_of is None else rngs_of(0, idx.shape[0])
+    rngs = None if rngs_of is None else _epoch_rngs(rngs_of, 0, idx.shape[0])
     if rngs is not None:
         _check_training_apply(apply, params, preprocess(data.X_train[idx[0]]), jax.tree.map(lambda a: a[0], rngs))
 
@@ -311,7 +335,7 @@ def fit(
     bar = tqdm(range(epochs), desc="epoch", disable=not progress, leave=False)
     for epoch in bar:
         idx, mask = plan(epoch)
-        rngs = None if rngs_of is None else rngs_of(epoch, idx.shape[0])
+        rngs = None if rngs_of is None else _epoch_rngs(rngs_of, epoch, idx.shape[0])
         t0 = time.perf_counter()
         params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask, rngs)
         losses = np.asarray(losses)  # waits for the epoch to finish

@@ -192,3 +192,17 @@ def test_book_training_lands_within_the_band_of_torch_seeds(fashion, ref, kind, 
     exp.check_band(result, kind, history, ref["book"][kind])
     assert len(result.comparisons) == 3
     assert result.passed, [c for c in result.comparisons if not c.passed]
+
+
+def test_fit_refuses_step_rngs_without_one_row_per_minibatch(tiny):
+    with pytest.raises(ValueError, match="one row per minibatch"):
+        _fit(tiny, lambda epoch, num_batches: jnp.zeros((num_batches + 1, 3)))
+
+
+def test_fit_refuses_a_penalty_that_is_not_a_scalar_function_of_the_parameters(tiny):
+    data, params = tiny
+    for penalty, message in ((3.0, "function params -> scalar"), (lambda p: p[0]["W"], "must return a scalar"),
+                             (lambda p: p["W"].sum(), "fails on these parameters")):
+        with pytest.raises(ValueError, match=message):
+            training.fit(models.mlp_apply, losses.softmax_cross_entropy, params, data, optimizers.sgd(0.1),
+                         key=jax.random.key(0), epochs=1, batch_size=8, penalty=penalty, progress=False)
