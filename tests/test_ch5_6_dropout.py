@@ -206,3 +206,15 @@ def test_fit_refuses_a_penalty_that_is_not_a_scalar_function_of_the_parameters(t
         with pytest.raises(ValueError, match=message):
             training.fit(models.mlp_apply, losses.softmax_cross_entropy, params, data, optimizers.sgd(0.1),
                          key=jax.random.key(0), epochs=1, batch_size=8, penalty=penalty, progress=False)
+
+
+def test_dropout_variance_is_e_h2_over_1_minus_p_minus_e_h_squared():
+    from experiments import ch5_6_exercises as exercises
+
+    params = models.mlp_init(jax.random.key(0), 784, [64, 64], 10, sigma=None)
+    X = jax.random.uniform(jax.random.key(1), (500, 784))
+    v = exercises.variances(params, X, (0.5, 0.2))
+    np.testing.assert_allclose(v["with"], v["predicted"], rtol=exercises.VARIANCE_RTOL)
+    assert np.all(v["with"] > v["without"])
+    v0 = exercises.variances(params, X, (0.0, 0.0))
+    np.testing.assert_allclose(v0["with"], v0["without"], rtol=1e-5)
