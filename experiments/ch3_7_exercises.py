@@ -88,7 +88,8 @@ def run(result: Result, fast: bool) -> None:
         "Exercise 3 (L1): the penalty lambda * sum |w_i| has the subgradient lambda * sign(w_i), so each SGD step "
         "moves every weight towards 0 by the same lr * lambda instead of shrinking it in proportion (L2's "
         "w <- (1 - lr lambda) w). Small weights reach zero (and then jitter around it by lr * lambda) while L2 only "
-        "scales them down: at a similar size of w, L1 leaves many more entries near zero (last column):\n\n" + "\n".join(rows)
+        "scales them down: at a similar size of w, L1 leaves many more entries near zero (last column):\n\n"
+        + "\n".join(rows)
     )
     fig, ax = plt.subplots(figsize=(4.5, 3))
     for name, runs, lam in (("L2", l2, 3.0), ("L1", l1, 0.1)):

@@ -3,19 +3,16 @@ the variance of the hidden activations with and without dropout."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.ch5_2_mlp_implementation import HISTORY_HEADER, history_row, plot_band, torch_rows
-from experiments.ch5_6_dropout import LR, check_band, tolerance, train
+from experiments.ch5_6_dropout import LR, check_band, train
 from experiments.common import Result, cli
 from jaxdl import dropout, fashion_mnist, models, optimizers, references
-from jaxdl.data import Dataset
 from jaxdl.training import History
 
 SECTION = "5.6"
@@ -62,7 +59,8 @@ def variances(params: list[models.Params], X: jax.Array, rates: tuple[float, ...
     return {k: np.array(v) for k, v in rows.items()}
 
 
-def _undropped_second(params: list[models.Params], X: jax.Array, rates: tuple[float, ...], keys: jax.Array) -> jax.Array:
+def _undropped_second(params: list[models.Params], X: jax.Array, rates: tuple[float, ...],
+                      keys: jax.Array) -> jax.Array:
     """The second hidden layer's ReLU output in training mode before its own dropout (first layer dropped out)."""
     def one(k: jax.Array) -> jax.Array:
         k1, _ = jax.random.split(k)

@@ -165,7 +165,8 @@ def mask_statistics() -> dict[str, Any]:
     for p in MASK_RATES:
         scratch = dropout_layer(X, p)
         concise = nn.Dropout(p).train()(X)
-        rows.append({"p": p, "scratch_kept": (scratch != 0).float().mean().item(), "scratch_mean": scratch.mean().item(),
+        rows.append({"p": p,
+                     "scratch_kept": (scratch != 0).float().mean().item(), "scratch_mean": scratch.mean().item(),
                      "concise_kept": (concise != 0).float().mean().item(), "concise_mean": concise.mean().item(),
                      "kept_value": scratch.max().item()})
     return {"seed": MASK_SEED, "shape": list(MASK_SHAPE), "rates": rows}
