@@ -27,6 +27,9 @@ from jaxdl.losses import correct
 Apply = Callable[[Any, jax.Array], jax.Array]
 Loss = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
 Metric = Callable[[jax.Array, jax.Array], jax.Array]  # per-example values
+Penalty = Callable[[Any], jax.Array]  # params -> a scalar added to the minibatch objective
+# (epoch, num_batches) -> a pytree whose leaves have one row per minibatch; step j's rows go to apply
+StepRng = Callable[[int, int], Any]
 
 
 @dataclass(frozen=True)
@@ -56,24 +59,30 @@ def default_preprocess(X: jax.Array) -> jax.Array:
 
 
 def make_objective(apply: Apply, loss: Loss, preprocess: Callable = default_preprocess,
-                   reduction: Literal["mean", "sum"] = "mean") -> Callable:
-    """The training objective: mean (d2l's) or sum of the loss over the unmasked examples of a minibatch."""
+                   reduction: Literal["mean", "sum"] = "mean", penalty: Penalty | None = None) -> Callable:
+    """The training objective: mean (d2l's) or sum of the loss over the unmasked examples of a minibatch,
+    plus penalty(params) if given (d2l 3.7's L2 penalty).
+
+    With rng (a step's key, or given dropout masks) the model runs in training mode, apply(params, X, rng).
+    """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
-    def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
-        per_example = loss(apply(params, preprocess(X)), y).reshape(mask.shape)
+    def objective(params: Any, X: jax.Array, y: jax.Array, mask: jax.Array, rng: Any = None) -> jax.Array:
+        y_hat = apply(params, preprocess(X)) if rng is None else apply(params, preprocess(X), rng)
+        per_example = loss(y_hat, y).reshape(mask.shape)
         total = jnp.where(mask > 0, per_example, 0.0).sum()
-        return total / mask.sum() if reduction == "mean" else total
+        value = total / mask.sum() if reduction == "mean" else total
+        return value if penalty is None else value + penalty(params)
 
     return objective
 
 
 def make_update(objective: Callable, optimizer: optax.GradientTransformation) -> Callable:
-    """One minibatch step: (params, opt_state, X, y, mask) -> (params, opt_state, loss). Pure, not jitted."""
+    """One minibatch step: (params, opt_state, X, y, mask[, rng]) -> (params, opt_state, loss). Pure, not jitted."""
 
-    def update(params: Any, opt_state: Any, X: jax.Array, y: jax.Array, mask: jax.Array):
-        value, grads = jax.value_and_grad(objective)(params, X, y, mask)
+    def update(params: Any, opt_state: Any, X: jax.Array, y: jax.Array, mask: jax.Array, rng: Any = None):
+        value, grads = jax.value_and_grad(objective)(params, X, y, mask, rng)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
 
@@ -81,33 +90,35 @@ def make_update(objective: Callable, optimizer: optax.GradientTransformation) ->
 
 
 def make_train_step(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
-                    preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean") -> Callable:
-    """The jitted minibatch step for Python loops: (params, opt_state, X, y, rows, mask) -> (params,
+                    preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean",
+                    penalty: Penalty | None = None) -> Callable:
+    """The jitted minibatch step for Python loops: (params, opt_state, X, y, rows, mask[, rng]) -> (params,
     opt_state, loss), gathering the batch's rows on device."""
-    update = make_update(make_objective(apply, loss, preprocess, reduction), optimizer)
+    update = make_update(make_objective(apply, loss, preprocess, reduction, penalty), optimizer)
 
-    def step(params, opt_state, X, y, rows, mask):
-        return update(params, opt_state, X[rows], y[rows], mask)
+    def step(params, opt_state, X, y, rows, mask, rng=None):
+        return update(params, opt_state, X[rows], y[rows], mask, rng)
 
     return jax.jit(step)
 
 
 def make_train_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation,
-                     preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean") -> Callable:
+                     preprocess: Callable = default_preprocess, reduction: Literal["mean", "sum"] = "mean",
+                     penalty: Penalty | None = None) -> Callable:
     """A whole epoch as one compiled call: lax.scan of the step over a minibatch plan (idx, mask).
 
-    (params, opt_state, X, y, idx, mask) -> (params, opt_state, per-step losses). The data stays on
-    device; each step gathers its rows.
+    (params, opt_state, X, y, idx, mask[, rngs]) -> (params, opt_state, per-step losses). The data stays on
+    device; each step gathers its rows (and takes its row of rngs, if given).
     """
-    update = make_update(make_objective(apply, loss, preprocess, reduction), optimizer)
+    update = make_update(make_objective(apply, loss, preprocess, reduction, penalty), optimizer)
 
-    def epoch(params, opt_state, X, y, idx, mask):
+    def epoch(params, opt_state, X, y, idx, mask, rngs=None):
         def body(carry, batch):
-            rows, m = batch
-            params, opt_state, value = update(*carry, X[rows], y[rows], m)
+            rows, m, rng = batch
+            params, opt_state, value = update(*carry, X[rows], y[rows], m, rng)
             return (params, opt_state), value
 
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (idx, mask))
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (idx, mask, rngs))
         return params, opt_state, losses
 
     return jax.jit(epoch)
@@ -176,26 +187,30 @@ def check_options(loop: str, reduction: str, divergence_threshold: float | None,
 
 def compile_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformation, preprocess: Callable,
                   reduction: Literal["mean", "sum"], loop: Literal["scan", "python"], params: Any, opt_state: Any,
-                  data: Dataset, idx: jax.Array, mask: jax.Array, place: Callable | None = None) -> Callable:
-    """The compiled epoch (params, opt_state, X, y, idx, mask) -> (params, opt_state, step losses): one
+                  data: Dataset, idx: jax.Array, mask: jax.Array, place: Callable | None = None,
+                  penalty: Penalty | None = None, rngs: Any = None) -> Callable:
+    """The compiled epoch (params, opt_state, X, y, idx, mask, rngs) -> (params, opt_state, step losses): one
     lax.scan call, or the jitted step in a Python loop. place(idx, mask) puts each plan on the devices
-    (jaxdl.distributed.shard_plan under fit(mesh=...)); by default the plan is used as it is."""
+    (jaxdl.distributed.shard_plan under fit(mesh=...)); by default the plan is used as it is. rngs (one row
+    per step, or None) are an example of the per-step values apply takes in training."""
     place = place or (lambda idx, mask: (idx, mask))
     if loop == "scan":
-        epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction).lower(
-            params, opt_state, data.X_train, data.y_train, *place(idx, mask)).compile()
+        epoch = make_train_epoch(apply, loss, optimizer, preprocess, reduction, penalty).lower(
+            params, opt_state, data.X_train, data.y_train, *place(idx, mask), rngs).compile()
 
-        def run_scan(params, opt_state, X, y, idx, mask):
-            return epoch(params, opt_state, X, y, *place(idx, mask))
+        def run_scan(params, opt_state, X, y, idx, mask, rngs):
+            return epoch(params, opt_state, X, y, *place(idx, mask), rngs)
 
         return run_scan
-    step = make_train_step(apply, loss, optimizer, preprocess, reduction).lower(
-        params, opt_state, data.X_train, data.y_train, *place(idx[0], mask[0])).compile()
+    step = make_train_step(apply, loss, optimizer, preprocess, reduction, penalty).lower(
+        params, opt_state, data.X_train, data.y_train, *place(idx[0], mask[0]),
+        jax.tree.map(lambda a: a[0], rngs)).compile()
 
-    def run_epoch(params, opt_state, X, y, idx, mask):
+    def run_epoch(params, opt_state, X, y, idx, mask, rngs):
         losses = []
-        for rows, m in zip(np.asarray(idx), np.asarray(mask)):
-            params, opt_state, value = step(params, opt_state, X, y, *place(rows, m))
+        for i, (rows, m) in enumerate(zip(np.asarray(idx), np.asarray(mask))):
+            rng = jax.tree.map(lambda a: a[i], rngs)  # noqa: B023
+            params, opt_state, value = step(params, opt_state, X, y, *place(rows, m), rng)
             losses.append(value)
         return params, opt_state, jnp.stack(losses)
 
@@ -211,6 +226,61 @@ def save_plot_or_warn(history: History, path: str | Path) -> None:
     except (OSError, ValueError) as err:
         warnings.warn(f"could not save the training plot to {path} ({err}); the parameters and history are "
                       "returned anyway", stacklevel=3)
+
+
+def step_keys(key: jax.Array) -> StepRng:
+    """A fresh key for every step from one key: step t, counted over all epochs, gets fold_in(key, t)."""
+
+    def rngs(epoch: int, num_batches: int) -> jax.Array:
+        steps = epoch * num_batches + jnp.arange(num_batches)
+        return jax.vmap(lambda t: jax.random.fold_in(key, t))(steps)
+
+    return rngs
+
+
+def _step_rngs(step_rng: jax.Array | StepRng) -> StepRng:
+    """fit's step_rng as a function (epoch, num_batches) -> per-step rngs, or a ValueError saying what to pass."""
+    if callable(step_rng):
+        return step_rng
+    is_key = isinstance(step_rng, jax.Array) and (
+        jax.dtypes.issubdtype(step_rng.dtype, jax.dtypes.prng_key)
+        or (step_rng.dtype == jnp.uint32 and step_rng.shape == (2,)))
+    if not is_key:
+        raise ValueError(f"step_rng must be a PRNG key (jax.random.key(0)) or a function (epoch, num_batches) -> "
+                         f"per-step values, got {type(step_rng).__name__}")
+    return step_keys(step_rng)
+
+
+def _epoch_rngs(rngs_of: StepRng, epoch: int, num_batches: int) -> Any:
+    """One epoch's per-step rngs, refused with a message unless every leaf has one row per minibatch."""
+    rngs = rngs_of(epoch, num_batches)
+    rows = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in jax.tree.leaves(rngs)}
+    if not rows or rows != {num_batches}:
+        raise ValueError(f"step_rng gave epoch {epoch} values with leading sizes {sorted(rows, key=str)}; every "
+                         f"leaf needs one row per minibatch ({num_batches})")
+    return rngs
+
+
+def _check_penalty(penalty: Penalty, params: Any) -> None:
+    """Refuses a penalty that is not a function of the parameters returning one number."""
+    if not callable(penalty):
+        raise ValueError(f"penalty must be a function params -> scalar, got {type(penalty).__name__}")
+    try:
+        shape = jax.eval_shape(penalty, params).shape
+    except (TypeError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"penalty(params) fails on these parameters ({str(err).strip().splitlines()[0]})") from None
+    if shape != ():
+        raise ValueError(f"penalty(params) must return a scalar, got shape {shape}")
+
+
+def _check_training_apply(apply: Apply, params: Any, X: jax.Array, rng: Any) -> None:
+    """Refuses an apply that cannot run in training mode, apply(params, X, rng), before any compilation."""
+    try:
+        jax.eval_shape(apply, params, X, rng)
+    except (TypeError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise ValueError(f"with step_rng, fit calls apply(params, X, rng) in training; this apply fails on a "
+                         f"minibatch ({first_line}); give it a third argument (a key or the step's masks)") from None
 
 
 def fit(
@@ -232,6 +302,8 @@ def fit(
     progress: bool = True,
     plot: Literal["live"] | str | Path | None = None,
     mesh: jax.sharding.Mesh | int | None = None,
+    penalty: Penalty | None = None,
+    step_rng: jax.Array | StepRng | None = None,
 ) -> tuple[Any, History]:
     """Trains for `epochs` epochs of shuffled minibatches and returns (params, history).
 
@@ -245,6 +317,10 @@ def fit(
     mesh (a jax.sharding.Mesh with a "data" axis, or a number of devices) trains data-parallel: every
     minibatch is cut over the data axis (padded with masked examples to a multiple of its size), the
     parameters and optimizer state are replicated, and XLA all-reduces the gradients (jaxdl.distributed).
+    penalty(params) is added to every step's objective (not to the validation loss). step_rng makes each
+    training step call apply(params, X, rng) (dropout): a key gives step t the key fold_in(step_rng, t) (use
+    a key other than `key`); a function (epoch, num_batches) -> pytree gives step j that pytree's row j (a
+    replay's given masks). Validation always calls apply(params, X).
 
     Training stops with TrainingDiverged (carrying the history and the last good parameters) when a step's
     loss is NaN, inf, or above divergence_threshold: by default 100 times the first step's loss (see
@@ -266,6 +342,16 @@ def fit(
         from jaxdl import distributed  # imported here, so `python -m jaxdl.distributed` runs it fresh
 
         mesh = distributed.data_mesh(mesh)
+    idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
+    if penalty is not None:
+        _check_penalty(penalty, params)
+    rngs_of = None if step_rng is None else _step_rngs(step_rng)
+    rngs = None if rngs_of is None else _epoch_rngs(rngs_of, 0, idx.shape[0])
+    if rngs is not None:
+        if mesh is not None:
+            raise ValueError("step_rng (dropout) with mesh= is not supported yet: the per-step masks would have to "
+                             "be sharded with the batch; train on one device, or without step_rng")
+        _check_training_apply(apply, params, preprocess(data.X_train[idx[0]]), jax.tree.map(lambda a: a[0], rngs))
 
     # compile: everything compiled before the first epoch counts as compilation
     opt_state = optimizer.init(params)
@@ -275,10 +361,9 @@ def fit(
         train_preprocess = distributed.sharded_batches(mesh, preprocess)
         place = partial(distributed.shard_plan, mesh)
     start = time.perf_counter()
-    idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     run_epoch = compile_epoch(apply, loss, optimizer, train_preprocess, reduction, loop, params, opt_state, data,
-                              idx, mask, place)
+                              idx, mask, place, penalty, rngs)
     compile_seconds = time.perf_counter() - start
 
     # run epochs
@@ -298,8 +383,9 @@ def fit(
     bar = tqdm(range(epochs), desc="epoch", disable=not progress, leave=False)
     for epoch in bar:
         idx, mask = plan(epoch)
+        rngs = None if rngs_of is None else _epoch_rngs(rngs_of, epoch, idx.shape[0])
         t0 = time.perf_counter()
-        new_params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask)
+        new_params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask, rngs)
         losses = np.asarray(losses)  # waits for the epoch to finish
         train_seconds += time.perf_counter() - t0
         if threshold is None:

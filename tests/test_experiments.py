@@ -15,19 +15,22 @@ OUTPUTS = {
     "3.2": ("progress_board.png", "trainer_history.png"), "3.3": ("noise_histogram.png",),
     "3.4": ("training_loss.png",), "3.4-exercises": ("exercise_losses.png",),
     "3.5": ("training_loss.png", "training_loss_default_init.png"),
+    "3.7": ("concise.png", "scratch.png"), "3.7-exercises": ("l1_vs_l2_weights.png", "lambda_sweep.png"),
     "4.1": (), "4.2": ("fashion_mnist_examples.png",), "4.3": (),
     "4.4": ("softmax_scratch_misclassified.png", "softmax_scratch_training.png"),
     "4.4-exercises": ("softmax_scratch_learning_rates.png",), "4.5": ("softmax_concise_training.png",),
     "5.1": ("prelu.png", "relu.png", "sigmoid.png", "tanh.png"), "5.1-exercises": ("prelu_alphas.png", "swish.png"),
     "5.2": ("band_concise.png", "band_scratch.png", "train_concise.png", "train_scratch.png"),
     "5.2-exercises": ("band_relu_2hidden.png", "band_sigmoid_2hidden.png", "sweep.png"),
+    "5.6": ("band_concise.png", "band_scratch.png", "train_concise.png", "train_scratch.png"),
+    "5.6-exercises": ("activation_variance.png", "band_no_dropout.png", "band_rates_0.5_0.2.png"),
     "5.3": ("computational_graph.png",),
     "5.4": ("sigmoid_gradient.png",), "5.4-exercises": ("condition_number.png", "equal_init_losses.png"),
     "5.7": ("first_fold.png", "replay_folds.png", "submission.csv"), "5.7-exercises": ("lr_sweep.png",),
     "13.5": ("throughput.png",),
 }
 # These train on, or read all of, the real Fashion-MNIST: marked slow, still run by `make test` and CI.
-READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises", "13.5"}
+READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises", "5.6", "5.6-exercises", "13.5"}
 
 EXPERIMENTS = discover()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jaxdl import references
 
-CHAPTERS = ("ch2", "ch2_6", "ch2_7", "ch3", "ch4", "ch5", "ch5_4", "ch5_7")
+CHAPTERS = ("ch2", "ch2_6", "ch2_7", "ch3", "ch3_7", "ch4", "ch5", "ch5_4", "ch5_6", "ch5_7")
 HERE = Path(__file__).resolve().parent
 
 
