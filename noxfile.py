@@ -16,8 +16,10 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["newest", "lowest"]
 
 PYPROJECT = Path(__file__).parent / "pyproject.toml"
-# The test extras: dev (pytest and friends) and tfds (its test reads TFDS's mock data, no TensorFlow).
-INSTALL = ".[dev,tfds]"
+# The test extras: dev (pytest and friends) and tfds (its test reads TFDS's mock data, no TensorFlow). Editable,
+# as `make test` installs it: the notebooks' kernels import jaxdl from outside the repository, and jaxdl finds the
+# reference files through its own path.
+INSTALL = ("-e", ".[dev,tfds]")
 # The oldest Python jaxdl supports; its dependencies' lowest versions are checked on it.
 LOWEST_PYTHON = "3.11"
 
@@ -43,7 +45,7 @@ def _pytest(session: nox.Session) -> None:
 @nox.session
 def newest(session: nox.Session) -> None:
     """The suite on the newest release of every dependency."""
-    session.install("--upgrade", INSTALL)
+    session.install("--upgrade", *INSTALL)
     _pytest(session)
 
 
@@ -53,6 +55,6 @@ def lowest(session: nox.Session) -> None:
     constraints = Path(session.create_tmp()) / "lowest.txt"
     constraints.write_text("\n".join(lowest_pins()) + "\n")
     session.log("lowest versions: " + ", ".join(lowest_pins()))
-    session.install("-c", str(constraints), INSTALL)
+    session.install("-c", str(constraints), *INSTALL)
     session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=False)
     _pytest(session)
