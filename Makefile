@@ -12,21 +12,29 @@ KAGGLE_HOUSE_DIR := $(abspath $(CURDIR)/../shared/data/kaggle-house)
 ifneq ($(wildcard $(KAGGLE_HOUSE_DIR)/kaggle_house_pred_train.csv),)
 export JAXDL_KAGGLE_HOUSE ?= $(KAGGLE_HOUSE_DIR)
 endif
+# The extras installed into .venv; CI adds tfds (its test reads TFDS's mock data): make test EXTRAS=dev,tfds
+EXTRAS ?= dev
 
-.PHONY: experiments test data benchmark references clean
+.PHONY: experiments test test-lowest test-newest data system benchmark references clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-# Debian's package where we can use apt as root; elsewhere the loader downloads the official files.
-data: $(INSTALLED)
-	@if [ ! -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing Debian's dataset-fashion-mnist"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+# Debian's packages where we can use apt as root: the dataset (elsewhere the loader downloads the official
+# files) and Graphviz, which lays out 5.3's computational graph (matplotlib draws it where dot is missing).
+system:
+	@missing=""; \
+	[ -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ] || missing=" dataset-fashion-mnist"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+data: $(INSTALLED) system
 	$(PY) -m jaxdl
 
 experiments: data
@@ -34,6 +42,14 @@ experiments: data
 
 test: data
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite in fresh virtualenvs under .nox/: on exactly the lowest versions pyproject.toml declares, and on the
+# newest releases (noxfile.py).
+test-lowest: data
+	$(VENV)/bin/nox -s lowest -- $(PYTEST_ARGS)
+
+test-newest: data
+	$(VENV)/bin/nox -s newest -- $(PYTEST_ARGS)
 
 benchmark: data
 	$(PY) -m experiments.benchmark
@@ -48,4 +64,4 @@ references: data
 	$(PY) -m experiments.reference
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .nox

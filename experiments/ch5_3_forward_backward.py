@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Literal
 
 from experiments.common import Result, cli
-from jaxdl import losses, references
+from jaxdl import computational_graph, losses, references
 
 SECTION = "5.3"
 TITLE = "Forward propagation, backward propagation, and computational graphs"
@@ -118,38 +118,14 @@ def graph(closed: ClosedJaxpr, names: list[str]) -> tuple[list[dict], list[tuple
     return nodes, edges
 
 
-def draw_graph(nodes: list[dict], edges: list[tuple[int, int, str]]) -> Any:
-    """The graph left to right: each node in the column of its depth (longest path from an input), and
-    within a column ordered by the mean height of its sources, which keeps most edges from crossing."""
-    columns: dict[int, list[int]] = {}
-    for i, node in enumerate(nodes):
-        columns.setdefault(node["depth"], []).append(i)
-    sources: dict[int, list[int]] = {}
-    for src, dst, _ in edges:
-        sources.setdefault(dst, []).append(src)
-    pos: dict[int, tuple[float, float]] = {}
-    for depth in sorted(columns):
-        members = columns[depth]
-        if depth > 0:
-            members = sorted(members, key=lambda i: -np.mean([pos[s][1] for s in sources.get(i, [])] or [0.0]))
-        for row, i in enumerate(members):
-            pos[i] = (depth, -(row - (len(members) - 1) / 2))
-    height = max(len(m) for m in columns.values())
-    fig, ax = plt.subplots(figsize=(1.25 * len(columns) + 1, 0.9 * height + 1))
-    colours = {"input": "#cfe2f3", "eqn": "#fff2cc", "output": "#d9ead3"}
-    for src, dst, var in edges:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops={"arrowstyle": "->", "color": "0.5", "lw": 0.8, "shrinkA": 14, "shrinkB": 14})
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2, var, fontsize=5, color="0.35", ha="center", va="center")
-    for i, node in enumerate(nodes):
-        x, y = pos[i]
-        ax.text(x, y, node["label"], ha="center", va="center", fontsize=6,
-                bbox={"boxstyle": "round", "fc": colours[node["kind"]], "ec": "0.4"})
-    ax.set_xlim(-0.7, max(columns) + 0.7)
-    ax.set_ylim(-height / 2 - 0.3, height / 2 + 0.3)
-    ax.axis("off")
-    return fig
+def save_graph(result: Result, nodes: list[dict], edges: list[tuple[int, int, str]]) -> Path:
+    """The graph as computational_graph.png, laid out by Graphviz (by matplotlib where `dot` is missing)."""
+    path = computational_graph.save_png([(n["kind"], n["label"]) for n in nodes], edges,
+                                        result.out_dir / "computational_graph.png")
+    result.figures.append(path)
+    drawn_by = "Graphviz" if computational_graph.have_dot() else "matplotlib (Graphviz's dot is not installed)"
+    print(f"saved figure {path}, drawn by {drawn_by}", flush=True)
+    return path
 
 
 def problem(ref: dict[str, Any]) -> tuple[Params, jax.Array, jax.Array, float]:
@@ -182,15 +158,15 @@ def run(result: Result, fast: bool) -> None:
     closed = jax.make_jaxpr(objective, static_argnums=3)(params, X, y, lam)
     names = [*sorted(params), "X", "y"]  # the jaxpr's inputs: the flattened arguments, dict keys sorted
     nodes, edges = graph(closed, names)
-    result.save_figure(draw_graph(nodes, edges), "computational_graph.png")
+    save_graph(result, nodes, edges)
     result.text("The computational graph of J, as `jax.make_jaxpr(objective)` records it (inputs "
                 f"{', '.join(names)}; {len(closed.jaxpr.eqns)} equations):\n\n```\n{closed}\n```")
     result.text(
         "d2l draws the graph of 5.3.2 by hand; JAX builds it by tracing: `jax.make_jaxpr` runs the Python "
         "function on abstract arrays and records each primitive with its inputs and outputs. The figure "
         "draws one node per equation (the relu and the jitted loss l(o, y) call sub-jaxprs and are one node "
-        "each) and one edge per variable, labelled with its type, in columns by the longest path from the "
-        "inputs: W1 and X meet in the first matrix product, relu, then W2 in the second, the loss and its "
+        "each) and one edge per variable, labelled with its type; Graphviz's `dot` lays it out left to right, "
+        "in ranks by the longest path from the inputs: W1 and X meet in the first matrix product, relu, then W2 in the second, the loss and its "
         "mean L; in parallel the squared Frobenius norms of W1 and W2 make the penalty s, and the last add "
         "is J = L + s. Backpropagation walks these edges in reverse: `backward` above writes that walk out "
         "(dJ/do, then dJ/dW2 and dJ/dh, then dJ/dz, then dJ/dW1), reusing z and h from the forward pass, "

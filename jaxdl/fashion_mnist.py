@@ -254,8 +254,29 @@ def load(
     return Dataset(X_train, jnp.asarray(a["train_labels"], jnp.int32), X_val, jnp.asarray(a["val_labels"], jnp.int32))
 
 
-def load_tfds(data_dir: str | Path | None = None) -> Dataset:
-    """Fashion-MNIST through tensorflow-datasets (the optional `tfds` extra), in TFDS's example order."""
+def _tfds_split(tfds, split: str, data_dir: str | Path | None, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One split of TFDS's fashion_mnist as numpy: images (N, 28, 28) uint8 and labels (N,) int32, checked."""
+    source = tfds.data_source("fashion_mnist", split=split, data_dir=data_dir, download=download)
+    examples = [source[i] for i in range(len(source))]
+    if not examples:
+        raise DataError(f"TFDS's fashion_mnist {split} split is empty; prepare it again (download=True)")
+    images = np.stack([np.asarray(e["image"]) for e in examples])
+    labels = np.asarray([e["label"] for e in examples])
+    if images.shape[1:] != (28, 28, 1) or images.dtype != np.uint8:
+        raise DataError(
+            f"TFDS's fashion_mnist {split} images are {images.dtype}{list(images.shape[1:])}, not uint8 [28, 28, 1]; "
+            "the prepared dataset is not Fashion-MNIST (check data_dir)"
+        )
+    if labels.min() < 0 or labels.max() >= len(TEXT_LABELS):
+        raise DataError(f"TFDS's fashion_mnist {split} labels lie in [{labels.min()}, {labels.max()}], not [0, 9]")
+    return images[..., 0], labels.astype(np.int32)
+
+
+def load_tfds(data_dir: str | Path | None = None, download: bool = True) -> Dataset:
+    """Fashion-MNIST through tensorflow-datasets (the optional `tfds` extra), in TFDS's example order.
+
+    Reads TFDS's prepared ArrayRecord files with `tfds.data_source`, which needs no TensorFlow.
+    """
     try:
         import tensorflow_datasets as tfds
     except ImportError:
@@ -263,11 +284,9 @@ def load_tfds(data_dir: str | Path | None = None) -> Dataset:
             "load_tfds needs tensorflow-datasets: pip install 'jaxdl[tfds]' (or use load(), which reads "
             "the IDX files with numpy and needs nothing more)"
         ) from None
-    train, test = tfds.as_numpy(tfds.load("fashion_mnist", split=["train", "test"], batch_size=-1, data_dir=data_dir))
-    return Dataset(
-        jnp.asarray(train["image"][..., 0]), jnp.asarray(train["label"], jnp.int32),
-        jnp.asarray(test["image"][..., 0]), jnp.asarray(test["label"], jnp.int32),
-    )
+    X_train, y_train = _tfds_split(tfds, "train", data_dir, download)
+    X_val, y_val = _tfds_split(tfds, "test", data_dir, download)
+    return Dataset(jnp.asarray(X_train), jnp.asarray(y_train), jnp.asarray(X_val), jnp.asarray(y_val))
 
 
 def scale(images: jax.Array) -> jax.Array:

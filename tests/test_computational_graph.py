@@ -1,0 +1,75 @@
+"""The computational graph of d2l 5.3 drawn by Graphviz from the jaxpr, and the matplotlib fallback without it."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import jax
+import matplotlib.pyplot as plt
+import pytest
+from needs import missing
+
+from experiments import ch5_3_forward_backward as fb
+from experiments.common import Result
+from jaxdl import computational_graph, references
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def jaxpr_graph():
+    problem = fb.problem(references.load(fb.REFERENCE))
+    closed = jax.make_jaxpr(fb.objective, static_argnums=3)(*problem)
+    nodes, edges = fb.graph(closed, ["W1", "W2", "X", "y"])
+    return closed, [(n["kind"], n["label"]) for n in nodes], edges
+
+
+@pytest.fixture
+def dot():
+    if not computational_graph.have_dot():
+        missing("Graphviz's dot", "apt-get install graphviz")
+
+
+def test_graphviz_svg_has_every_node_and_edge_of_the_jaxpr(jaxpr_graph, dot):
+    closed, nodes, edges = jaxpr_graph
+    svg = computational_graph.digraph(nodes, edges).pipe(format="svg").decode()
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+    assert len(nodes) == 4 + len(closed.jaxpr.eqns) + 1
+    assert svg.count('class="node"') == len(nodes) and svg.count('class="edge"') == len(edges)
+    for kind, label in nodes:  # every line of every label is drawn
+        for line in label.split("\n"):
+            assert line in texts, (kind, line)
+    assert {"dot_general", "integer_pow", "J"} <= set(texts)
+
+
+def test_experiment_saves_the_graph_as_png(jaxpr_graph, dot, tmp_path):
+    _, nodes, edges = jaxpr_graph
+    result = Result("5.3", "test", tmp_path)
+    path = fb.save_graph(result, [{"kind": k, "label": lab} for k, lab in nodes], edges)
+    assert result.figures == [path] and path == tmp_path / "computational_graph.png"
+    assert path.read_bytes().startswith(PNG_SIGNATURE) and path.stat().st_size > 10_000
+    assert [p.name for p in tmp_path.iterdir()] == ["computational_graph.png"]  # no temporary file left
+
+
+def test_without_dot_matplotlib_draws_the_same_nodes(jaxpr_graph, tmp_path, monkeypatch):
+    _, nodes, edges = jaxpr_graph
+    monkeypatch.setattr(computational_graph.shutil, "which", lambda name: None)
+    assert not computational_graph.have_dot()
+    fig = computational_graph.draw(nodes, edges)
+    assert isinstance(fig, plt.Figure)
+    drawn = {t.get_text() for t in fig.axes[0].texts}
+    plt.close(fig)
+    assert {label for _, label in nodes} <= drawn
+    path = computational_graph.save_png(nodes, edges, tmp_path / "graph.png")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_depth_is_the_longest_path_from_an_input():
+    assert computational_graph.depths(4, [(0, 1), (1, 2), (0, 2), (2, 3)]) == [0, 1, 2, 3]
+    assert computational_graph.depths(3, [(0, 2), (1, 2)]) == [0, 0, 1]
+
+
+def test_labels_keep_their_lines_and_backslashes_in_dot_source():
+    source = computational_graph.digraph([("input", "W1\nf32[2,3]"), ("op", "a\\b")], [(0, 1, "f32[2,3]")]).source
+    assert r'label="W1\nf32[2,3]"' in source and r'label="a\\b"' in source
