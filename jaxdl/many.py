@@ -96,19 +96,22 @@ def _check_optimizer(optimizer: Optimizer, hyperparams: Any, n_models: int) -> N
 
 
 def make_many_epoch(apply: Apply, loss: Loss, optimizer: Optimizer, preprocess: Callable = default_preprocess,
-                    reduction: Literal["mean", "sum"] = "mean", shared_plan: bool = False) -> Callable:
+                    reduction: Literal["mean", "sum"] = "mean", shared_plan: bool = False,
+                    per_model_data: bool = False) -> Callable:
     """One epoch of N models as one compiled call: `make_train_epoch` vmapped over the model axis.
 
     (params, opt_state, X, y, idx, mask, hyperparams) -> (params, opt_state, losses (N, steps)). The data
-    is shared; idx and mask are one plan per model, or one plan for all when shared_plan. hyperparams is
-    None for one optimizer, else the rows handed to the factory `optimizer(row)`.
+    is shared, or one set per model (a leading model axis) when per_model_data; idx and mask are one plan
+    per model, or one plan for all when shared_plan. hyperparams is None for one optimizer, else the rows
+    handed to the factory `optimizer(row)`.
     """
     def epoch(params, opt_state, X, y, idx, mask, hyperparams):
         opt = optimizer if hyperparams is None else optimizer(hyperparams)
         return make_train_epoch(apply, loss, opt, preprocess, reduction)(params, opt_state, X, y, idx, mask)
 
     plan_axis = None if shared_plan else 0
-    many = jax.vmap(epoch, in_axes=(0, 0, None, None, plan_axis, plan_axis, 0))
+    data_axis = 0 if per_model_data else None
+    many = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, plan_axis, plan_axis, 0))
     return jax.jit(many, donate_argnums=(0, 1))
 
 
@@ -124,6 +127,7 @@ def fit_many(
     batch_size: int,
     orders: Sequence[np.ndarray] | None = None,
     hyperparams: Any = None,
+    per_model_data: bool = False,
     metric: Metric | None = correct,
     preprocess: Callable = default_preprocess,
     reduction: Literal["mean", "sum"] = "mean",
@@ -137,6 +141,7 @@ def fit_many(
     epochs, orders gives the epochs' orders shared by all models, as `fit(orders=...)`. optimizer: one optax
     GradientTransformation for all, or with hyperparams (a pytree with one row per model) a function
     row -> GradientTransformation, e.g. `lambda lr: optax.sgd(lr)` over `jnp.array([0.03, 0.1, 0.3])`.
+    per_model_data: every array of data has a leading model axis, one dataset per model (same sizes).
     Model i's history and parameters are those `fit` gives it alone, up to float32 rounding of the batched
     matrix products. A History's compile and train seconds are those of the whole batch of models.
     """
@@ -146,7 +151,10 @@ def fit_many(
         from tqdm import tqdm
 
     n_models = num_models(params, "params")
-    n = data.X_train.shape[0]
+    if per_model_data and num_models(tuple(data), "data") != n_models:
+        raise ValueError(f"data holds {num_models(tuple(data), 'data')} datasets but params {n_models} models; "
+                         "give one dataset per model or per_model_data=False")
+    n = data.X_train.shape[1 if per_model_data else 0]
     check_batching(n, batch_size)
     _check_optimizer(optimizer, hyperparams, n_models)
     if orders is None:
@@ -163,7 +171,7 @@ def fit_many(
         per_model, plans, epochs = None, [_order_plans(orders, n, batch_size)], len(orders)
     shared_plan = per_model is None
     first = jax.tree.map(lambda leaf: leaf[0], params)
-    check_inputs(apply, first, data)
+    check_inputs(apply, first, Dataset(*(a[0] for a in data)) if per_model_data else data)
 
     def epoch_plan(epoch: int) -> tuple[jax.Array, jax.Array]:
         if shared_plan:
@@ -174,8 +182,9 @@ def fit_many(
     opt_state = (jax.vmap(optimizer.init)(params) if hyperparams is None
                  else jax.vmap(lambda p, h: optimizer(h).init(p))(params, hyperparams))
     params = jax.tree.map(jnp.array, params)  # a copy: the epochs donate (reuse) their parameter buffers
-    evaluate = jax.jit(jax.vmap(make_evaluate(apply, loss, metric, preprocess), in_axes=(0, None, None)))
-    run_epoch = make_many_epoch(apply, loss, optimizer, preprocess, reduction, shared_plan)
+    data_axis = 0 if per_model_data else None
+    evaluate = jax.jit(jax.vmap(make_evaluate(apply, loss, metric, preprocess), in_axes=(0, data_axis, data_axis)))
+    run_epoch = make_many_epoch(apply, loss, optimizer, preprocess, reduction, shared_plan, per_model_data)
     num_batches = -(-n // batch_size)
     if epochs:
         idx, mask = epoch_plan(0)

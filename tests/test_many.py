@@ -83,6 +83,20 @@ def test_orders_replay_the_same_batches_for_every_model():
         _assert_same_run(unstack(params)[i], histories[i], *alone)
 
 
+def test_one_dataset_per_model():
+    datasets = [data.synthetic_regression(jax.random.key(10 + i)) for i in range(3)]
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(3)])
+    keys = jax.random.split(jax.random.key(0), 3)
+    params, histories = fit_many(models.linreg_apply, losses.squared_loss, start, stack(datasets),
+                                 optimizers.sgd(0.03), keys=keys, epochs=2, batch_size=32, metric=None,
+                                 per_model_data=True)
+    for i in range(3):
+        alone = training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(i), 2),
+                             datasets[i], optimizers.sgd(0.03), key=keys[i], epochs=2, batch_size=32, metric=None,
+                             progress=False)
+        _assert_same_run(unstack(params)[i], histories[i], *alone)
+
+
 def test_stack_and_unstack_are_inverse():
     trees = [{"W": jnp.full((2, 3), i), "b": jnp.arange(2.0) + i} for i in range(3)]
     stacked = stack(trees)
@@ -110,6 +124,7 @@ def test_a_diverging_model_is_named():
     ("keys and orders", "orders= alone"),
     ("orders not a permutation", "not a permutation"),
     ("negative epochs", "non-negative integer"),
+    ("datasets of another count", "one dataset per model"),
 ])
 def test_bad_input_is_refused_before_training(case, message):
     ds = _linreg_data()
@@ -135,5 +150,7 @@ def test_bad_input_is_refused_before_training(case, message):
         kw.update(orders=[np.zeros(1000, int)], keys=None, epochs=None)
     elif case == "negative epochs":
         kw["epochs"] = -1
+    elif case == "datasets of another count":
+        ds, kw["per_model_data"] = stack([ds] * 3), True
     with pytest.raises(ValueError, match=message):
         fit_many(models.linreg_apply, losses.squared_loss, start, ds, batch_size=32, metric=None, **kw)
