@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxdl.compilation_cache import enable_compilation_cache
+
+enable_compilation_cache()  # repeated test runs reuse compiled programs (opt out: JAXDL_NO_COMPILATION_CACHE=1)
+
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
     """Writes a uint8 array in the IDX format (optionally gzipped)."""
