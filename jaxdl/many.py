@@ -54,8 +54,10 @@ def num_models(tree: Any, what: str) -> int:
     return sizes.pop()
 
 
-def _keys_for(keys: jax.Array, n_models: int) -> tuple[list[jax.Array] | None, jax.Array | None]:
+def _keys_for(keys: jax.Array | Sequence[jax.Array], n_models: int) -> tuple[list[jax.Array] | None, jax.Array | None]:
     """(one key per model, None) for a batch of N keys; (None, the key) for one key shared by all."""
+    if isinstance(keys, (list, tuple)):
+        keys = jnp.stack(keys)
     shape = keys.shape if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) else keys.shape[:-1]
     if shape == ():
         return None, keys
@@ -122,7 +124,7 @@ def fit_many(
     data: Dataset,
     optimizer: Optimizer,
     *,
-    keys: jax.Array | None = None,
+    keys: jax.Array | Sequence[jax.Array] | None = None,
     epochs: int | None = None,
     batch_size: int,
     orders: Sequence[np.ndarray] | None = None,
