@@ -13,6 +13,7 @@ import optax
 from experiments.common import Result, cli
 from jaxdl import data, losses, models, optimizers, plotting, references, training
 from jaxdl.data import Dataset
+from jaxdl.many import fit_many, stack, unstack
 
 SECTION = "3.4"
 TITLE = "Linear regression implementation from scratch"
@@ -27,7 +28,11 @@ REPLAY_RTOL = 1e-4  # per-step losses: float32 sums in a different order, over 9
 PARAM_ATOL = 1e-5  # parameters of size ~4 after 96 float32 updates
 GRAD_RTOL = 1e-5
 BAND_SDS = 1.5  # band margin, in standard deviations of the PyTorch seeds (see book_band)
-NUM_KEYS = 5
+# The book rows are decided by the mean over NUM_KEYS jaxdl keys, not by one key: a single key sat at 0.01667
+# against a band top of 0.01704 in 3.5, where a harmless change could flip it. The mean of 8 runs varies
+# sqrt(8) times less than one run, so it lands inside the band unless jaxdl's runs are really off.
+NUM_KEYS = 8
+BAND_RULE = f"mean of {NUM_KEYS} jaxdl keys inside the band"
 
 
 class ReplayRun(NamedTuple):
@@ -133,13 +138,23 @@ def own_run(key: jax.Array, init: Callable[[jax.Array], Any], apply: training.Ap
                         batch_size=BATCH_SIZE, metric=None, progress=False)
 
 
+def own_runs(keys: list[jax.Array], init: Callable[[jax.Array], Any], apply: training.Apply, loss: training.Loss,
+             optimizer: optax.GradientTransformation) -> list[tuple[Any, training.History]]:
+    """`own_run` for every key, all trained in one compiled call (fit_many, one dataset per key)."""
+    splits = [jax.random.split(key, 3) for key in keys]
+    start = stack([init(key_init) for key_init, _, _ in splits])
+    datasets = stack([data.synthetic_regression(key_data, TRUE_W, TRUE_B) for _, key_data, _ in splits])
+    params, histories = fit_many(apply, loss, start, datasets, optimizer, keys=jnp.stack([k for _, _, k in splits]),
+                                 epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None, per_model_data=True)
+    return list(zip(unstack(params), histories))
+
+
 def check_book_band(result: Result, runs: list[dict[str, Any]], keys: list[jax.Array], init: Callable,
                     apply: training.Apply, loss: training.Loss, optimizer: optax.GradientTransformation,
                     figure: str, label: str = "book") -> None:
-    """Trains with each key; the first run's numbers must fall in the band of the PyTorch seeds."""
+    """Trains with each key; the mean of the runs' numbers must fall in the band of the PyTorch seeds."""
     quantities = []
-    for i, key in enumerate(keys):
-        params, history = own_run(key, init, apply, loss, optimizer)
+    for i, (params, history) in enumerate(own_runs(keys, init, apply, loss, optimizer)):
         w_error, b_error = parameter_errors(params)
         quantities.append(book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error, b_error))
         if i == 0:
@@ -147,10 +162,13 @@ def check_book_band(result: Result, runs: list[dict[str, Any]], keys: list[jax.A
             axes = plotting.plot_history(history)
             result.save_figure(axes.figure, figure)
     theirs = torch_book_quantities(runs)
-    for name, value in quantities[0].items():
+    for name in quantities[0]:
         low, high = book_band(theirs[name])
-        result.within(f"{label}: {name} (jax.random.key(0))", value, low, high,
-                      reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}")
+        ours = np.array([q[name] for q in quantities])
+        result.within(f"{label}: {name} (mean of {len(keys)} keys)", float(ours.mean()), low, high,
+                      reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}; rule: {BAND_RULE}; "
+                                f"keys inside alone: {int(((ours >= low) & (ours <= high)).sum())}"
+                                f"/{len(keys)}")
     ours = {k: np.array([q[k] for q in quantities]) for k in quantities[0]}
     result.text(f"{label}: spread over {len(keys)} jaxdl keys and {len(runs)} PyTorch seeds (3 epochs each):\n\n"
                 + spread_table(ours, theirs))
@@ -181,7 +199,7 @@ def run(result: Result, fast: bool) -> None:
         "d2l's `param -= lr * param.grad`, optax.sgd with torch.optim.SGD."
     )
 
-    keys = [jax.random.key(i) for i in range(1 if fast else NUM_KEYS)]  # key 0 is the same in fast mode
+    keys = [jax.random.key(i) for i in range(NUM_KEYS)]  # one compiled call however many: fast mode too
     check_book_band(result, ref["book"], keys, lambda k: models.linreg_init(k, 2, sigma=0.01),
                     models.linreg_apply, losses.squared_loss, optimizers.sgd(LR), "training_loss.png")
     result.text(

@@ -10,13 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.ch4_4_softmax_regression_scratch import (
+    BOOK_KEYS,
     EPOCHS,
     FAST_EPOCHS,
     LR,
     SIGMA,
     check_book,
-    final_metrics,
-    train_book,
+    train_books,
 )
 from experiments.common import Result, cli
 from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references
@@ -94,18 +94,17 @@ def learning_rates(result: Result, fast: bool) -> None:
     """Exercise: lr 0.2 for 5 epochs beside d2l's lr 0.1 for 10, each against its PyTorch seeds."""
     dataset = fashion_mnist.load()
     books = {HIGH_LR: references.load(REFERENCE)["lr_0.2_5_epochs"], LR: references.load(SCRATCH_REFERENCE)["book"]}
-    key_init, key_fit = jax.random.split(jax.random.key(0))
-    params0 = models.softmax_init(key_init, 784, 10, sigma=SIGMA)
+    keys = [jax.random.key(i) for i in range(BOOK_KEYS)]
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.5), sharey=True)
-    lines = ["| lr | epochs | jaxdl train loss | jaxdl val loss | jaxdl val acc | PyTorch val acc (seeds) | "
+    lines = [f"| lr | epochs | jaxdl train loss (mean of {BOOK_KEYS} keys) | jaxdl val loss | jaxdl val acc | PyTorch val acc (seeds) | "
              "PyTorch val loss (seeds) |", "|---|---|---|---|---|---|---|"]
     histories = {}
     for ax, (lr, epochs) in zip(axes, ((HIGH_LR, HIGH_LR_EPOCHS), (LR, EPOCHS))):
         epochs = min(epochs, FAST_EPOCHS) if fast else epochs
-        _, history, _ = train_book(losses.scratch_softmax_loss, params0, dataset, optimizers.sgd(lr), key_fit, epochs)
-        histories[lr] = history
-        check_book(result, f"lr {lr}", history, books[lr])
-        ours = final_metrics(history)
+        _, ours_runs, _ = train_books(losses.scratch_softmax_loss, lambda k: models.softmax_init(k, 784, 10, sigma=SIGMA),
+                                      dataset, optimizers.sgd(lr), keys, epochs)
+        histories[lr] = history = ours_runs[0]
+        ours = check_book(result, f"lr {lr}", ours_runs, books[lr])
         runs = books[lr]["runs"]
         acc = [run["val_acc"][epochs - 1] for run in runs]
         vloss = [run["val_loss"][epochs - 1] for run in runs]

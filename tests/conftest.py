@@ -14,6 +14,9 @@ import pytest
 KAGGLE_HOUSE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaggle-house"
 if not os.environ.get("JAXDL_KAGGLE_HOUSE") and KAGGLE_HOUSE_DIR.is_dir():
     os.environ["JAXDL_KAGGLE_HOUSE"] = str(KAGGLE_HOUSE_DIR)
+from jaxdl.compilation_cache import enable_compilation_cache
+
+enable_compilation_cache()  # repeated test runs reuse compiled programs (opt out: JAXDL_NO_COMPILATION_CACHE=1)
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:

@@ -114,17 +114,31 @@ BOOK_RUNS = {
 
 
 @pytest.mark.parametrize("section", BOOK_RUNS)
-def test_book_run_falls_in_the_band_of_torch_seeds(section):
+def test_book_runs_fall_in_the_band_of_torch_seeds_by_the_mean_of_the_keys(section):
     reference, band, init, apply, loss, optimizer = BOOK_RUNS[section]
     runs = references.load(reference)[band]
-    params, history = scratch.own_run(jax.random.key(0), init, apply, loss, optimizer)
-    w_error, b_error = scratch.parameter_errors(params)
-    ours = scratch.book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error, b_error)
+    keys = [jax.random.key(i) for i in range(scratch.NUM_KEYS)]
+    quantities = []
+    for params, history in scratch.own_runs(keys, init, apply, loss, optimizer):
+        w_error, b_error = scratch.parameter_errors(params)
+        quantities.append(scratch.book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error,
+                                                  b_error))
     theirs = scratch.torch_book_quantities(runs)
-    assert len(runs) == 20
-    for name, value in ours.items():
+    assert len(runs) == 20 and scratch.NUM_KEYS == 8
+    for name in theirs:
         low, high = scratch.book_band(theirs[name])
-        assert low <= value <= high, (name, value, low, high)
+        mean = np.mean([q[name] for q in quantities])
+        assert low <= mean <= high, (name, mean, low, high)
+
+
+def test_own_runs_trained_together_are_each_key_trained_alone():
+    init, apply, loss, optimizer = BOOK_RUNS["3.4"][2:]
+    keys = [jax.random.key(i) for i in range(3)]
+    together = scratch.own_runs(keys, init, apply, loss, optimizer)
+    for key, (params, history) in zip(keys, together):
+        alone_params, alone = scratch.own_run(key, init, apply, loss, optimizer)
+        np.testing.assert_allclose(history.train_loss, alone.train_loss, rtol=1e-5)
+        np.testing.assert_allclose(params["W"], alone_params["W"], atol=1e-6)
 
 
 def test_book_band_is_wider_than_the_seeds_by_the_stated_margin():

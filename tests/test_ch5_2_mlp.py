@@ -102,6 +102,6 @@ def test_book_training_lands_within_the_band_of_torch_seeds(data, ref, kind, tmp
     _, history = mlp.train_mlp(jax.random.key(0), data, sigma=sigma, optimizer=optimizer(mlp.LR), epochs=mlp.EPOCHS)
     assert history.epochs == 10 and history.val_metric[-1] > 0.8
     result = Result("5.2", "band", tmp_path)
-    mlp.check_band(result, kind, history, ref["book"][kind])
+    mlp.check_band(result, kind, [history], ref["book"][kind])
     assert len(result.comparisons) == 3
     assert result.passed, [c for c in result.comparisons if not c.passed]
