@@ -110,7 +110,8 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.comparisons)
+        """True when every comparison row passed; an experiment that compared nothing proves nothing and fails."""
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
 
 
 RunFn = Callable[[Result, bool], None]

@@ -62,6 +62,16 @@ def test_result_passes_only_when_every_row_passes(body, passed):
     assert _result(body).passed is passed
 
 
+def _compares_nothing(result, fast):
+    result.text("no numbers")
+
+
+def test_an_experiment_without_comparisons_fails(tmp_path, monkeypatch):
+    assert _result(_compares_nothing).passed is False
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _compares_nothing)])
+    assert runner.main(["run", "9.1", "--out", str(tmp_path)]) == 1
+
+
 def test_rows_are_kept_in_order_with_their_verdicts():
     result = _result(_one_of_two_fails)
     assert [(c.quantity, c.passed) for c in result.comparisons] == [("passes", True), ("fails", False)]
