@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -137,7 +138,7 @@ def test_a_module_run_as_a_script_exits_with_its_verdict(second, code, tmp_path)
     script = tmp_path / "fake_experiment.py"
     script.write_text(textwrap.dedent(MODULE.format(second=second)))
     done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "out")], cwd=ROOT,
-                          env={"PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == code, done.stdout + done.stderr
     assert ("1/2 comparisons passed" in done.stdout) == (code == 1 and "fails" in second)
