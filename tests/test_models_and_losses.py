@@ -120,3 +120,10 @@ def test_model_and_loss_gradients_match_finite_differences(apply, loss, init, X_
         y = jnp.asarray(y)
         objective = jax.jit(lambda p: loss(apply(p, X), y).mean())
         check_grads(objective, (params,), order=2, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+
+
+def test_losses_sum_over_the_outputs_of_each_example():
+    y_hat = jnp.array([[1.0, 2.0], [3.0, -1.0]])
+    y = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+    np.testing.assert_allclose(losses.absolute_loss(y_hat, y), [3.0, 4.0])
+    np.testing.assert_allclose(losses.squared_loss(y_hat, y), [2.5, 4.0])
