@@ -141,3 +141,15 @@ def test_synthetic_noise_has_the_given_scale():
     residual = np.asarray(noisy.y_train - clean.y_train).ravel()
     assert residual.std() == pytest.approx(0.5, rel=0.1)
     np.testing.assert_allclose(clean.y_train, clean.X_train @ jnp.array([[2.0], [-3.4]]) + 4.2, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", INITS)
+def test_every_init_passes_its_sigma_on(name):
+    init = INITS[name]
+    sizes = {"dense_init": (300, 30), "linreg_init": (9000,), "softmax_init": (300, 30), "mlp_init": (300, 30, 30)}[name]
+    layers = init(jax.random.key(0), *sizes, sigma=1.0)
+    layers = layers if isinstance(layers, list) else [layers]
+    assert float(layers[0]["W"].std()) == pytest.approx(1.0, rel=0.05)
+    uniform = init(jax.random.key(0), *sizes, sigma=None)
+    uniform = uniform if isinstance(uniform, list) else [uniform]
+    assert float(jnp.abs(uniform[0]["b"]).min()) > 0  # nn.Linear's init: a nonzero bias
