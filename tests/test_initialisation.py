@@ -153,3 +153,8 @@ def test_every_init_passes_its_sigma_on(name):
     uniform = init(jax.random.key(0), *sizes, sigma=None)
     uniform = uniform if isinstance(uniform, list) else [uniform]
     assert float(jnp.abs(uniform[0]["b"]).min()) > 0  # nn.Linear's init: a nonzero bias
+
+
+def test_default_sizes_are_fashion_mnist_s():
+    assert [layer["W"].shape for layer in models.mlp_init(jax.random.key(0))] == [(256, 784), (10, 256)]
+    assert models.softmax_init(jax.random.key(0))["W"].shape == (10, 784)
