@@ -15,7 +15,7 @@ endif
 # The extras installed into .venv; CI adds tfds (its test reads TFDS's mock data): make test EXTRAS=dev,tfds
 EXTRAS ?= dev
 
-.PHONY: experiments test test-lowest test-newest data system benchmark references clean
+.PHONY: experiments test test-lowest test-newest data system benchmark references clean mutation
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,5 +63,12 @@ references: data
 		$(PY) -m pip install --quiet "$(TORCH)" --extra-index-url https://download.pytorch.org/whl/cpu
 	$(PY) -m experiments.reference
 
+# Mutation testing of jaxdl/ and experiments/common.py with the fast tests (configured under [tool.mutmut] in
+# pyproject.toml). Slow, not part of CI: run it before submitting changes to the library. Prints the share
+# killed and every survivor not explained in tests/mutation_equivalents.md.
+mutation: $(INSTALLED)
+	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	$(PY) tests/mutation_report.py
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .nox
+	rm -rf $(VENV) runs .pytest_cache .nox mutants

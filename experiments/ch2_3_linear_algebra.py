@@ -7,12 +7,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerances, cli
 from jaxdl import references
 
 SECTION = "2.3"
 TITLE = "Linear algebra"
 REFERENCE = "ch2_3_linear_algebra"
+
+# No tolerance of its own: scalars compare exactly, stored tensors at compare_tree's rtol per dtype
+# (jaxdl.references.TREE_RTOL, pinned with the tables).
+TOLERANCES: Tolerances = {}
 
 
 def objects() -> dict[str, Any]:

@@ -8,12 +8,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 from jax.typing import ArrayLike
 
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import references
 
 SECTION = "2.4"
 TITLE = "Calculus"
 REFERENCE = "ch2_4_calculus"
+
+TOLERANCES: Tolerances = {
+    "jit quotient atol * h": Margin(2**-22, why="jit fuses 3x^2 - 4x and rounds once: f(1 + h) moves by less than "
+                                     "2^-22 (half an ulp of ~3 plus the final rounding); the quotient divides that by h"),
+    "float64 quotients": Tolerance(rtol=1e-9, why="the quotient of a quadratic is exactly 2 + 3h; float64 loses about eps / h"),
+    "linspace": Tolerance(rtol=float(np.finfo(np.float32).eps), why="t = i/10 is rounded to float32, so points move by about eps |x|"),
+    "grad at linspace": Tolerance(rtol=1e-6, why="6x - 4 at float32 points that differ from torch's by up to eps |x|"),
+}
 
 STEPS = 10.0 ** np.arange(-1, -6, -1)  # h = 0.1, 0.01, ..., 1e-5 as in d2l
 GRID = (-2.0, 3.0, 11)  # where the derivative is taken: linspace(-2, 3, 11)
@@ -67,9 +75,9 @@ def run(result: Result, fast: bool) -> None:
     # jit fuses f into one kernel that rounds 3x^2 - 4x once: f(1 + h) may move by half an ulp of 3x^2 ~ 3
     # plus the final rounding, less than 2^-22 in all, and the quotient divides that by h.
     for h, ours, theirs in zip(STEPS, fused32, torch32):
-        result.compare(f"jit float32 quotient, h={h:.0e}, vs torch", ours, theirs, atol=2**-22 / h)
+        result.compare(f"jit float32 quotient, h={h:.0e}, vs torch", ours, theirs, atol=TOLERANCES["jit quotient atol * h"].value / h)
     # The difference quotient of a quadratic is exactly 2 + 3h; float64 loses about eps / h of it.
-    result.compare("float64 difference quotients vs 2 + 3h", limits_py, 2 + 3 * STEPS, rtol=1e-9)
+    result.compare("float64 difference quotients vs 2 + 3h", limits_py, 2 + 3 * STEPS, tol=TOLERANCES["float64 quotients"])
 
     derivative = jax.grad(f)(jnp.float32(x0))
     result.compare("jax.grad(f)(1.0) vs torch x.grad", derivative, ref["grad_at_1"]["values"])
@@ -77,11 +85,11 @@ def run(result: Result, fast: bool) -> None:
     torch_xs = jnp.asarray(ref["xs"]["values"], jnp.float32)
     xs = jnp.linspace(*GRID)
     # t = i/10 is rounded to float32, so points can move by about eps * |x|.
-    result.compare("jnp.linspace(-2, 3, 11) vs torch.linspace", xs, torch_xs, rtol=float(jnp.finfo(jnp.float32).eps))
+    result.compare("jnp.linspace(-2, 3, 11) vs torch.linspace", xs, torch_xs, tol=TOLERANCES["linspace"])
     grad_f = jax.vmap(jax.grad(f))
     result.compare("vmap(grad(f)) at torch's xs vs torch xs.grad", grad_f(torch_xs), ref["grad_at_xs"]["values"])
-    result.compare("vmap(grad(f)) at jnp.linspace vs torch xs.grad", grad_f(xs), ref["grad_at_xs"]["values"], rtol=1e-6)
-    result.compare("vmap(grad(f)) on [-2, 3] vs 6x - 4", grad_f(xs), 6 * np.asarray(xs) - 4, rtol=1e-6)
+    result.compare("vmap(grad(f)) at jnp.linspace vs torch xs.grad", grad_f(xs), ref["grad_at_xs"]["values"], tol=TOLERANCES["grad at linspace"])
+    result.compare("vmap(grad(f)) on [-2, 3] vs 6x - 4", grad_f(xs), 6 * np.asarray(xs) - 4, tol=TOLERANCES["grad at linspace"])
     slope, intercept = tangent(x0)
     result.compare("tangent at x=1: intercept vs torch", intercept, ref["tangent_intercept"]["values"])
     result.compare("tangent at x=1: intercept f(1) - f'(1) = -3", intercept, -3.0)

@@ -8,12 +8,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import references
 
 SECTION = "2.5"
 TITLE = "Automatic differentiation"
 REFERENCE = "ch2_5_autodiff"
+
+TOLERANCES: Tolerances = {
+    "control flow": Tolerance(rtol=1e-6, why="float32 values from loops of doublings; a few ulp apart at most"),
+    "d2 cubic": Tolerance(rtol=1e-6, atol=1e-6, why="6x in float32 through two reverse passes; atol for x near 0"),
+    "d2 sin": Tolerance(rtol=1e-6, atol=1e-7, why="-sin(x) in float32 against NumPy's float64; atol near sin's zeros"),
+}
 
 
 def two_dot(x: jax.Array) -> jax.Array:
@@ -123,7 +129,7 @@ def run(result: Result, fast: bool) -> None:
     for ours, theirs in zip(cases, ref["control_flow"]):
         label = f"control flow a={ours['a']:.6g}"
         for key in ("f", "grad", "d_over_a"):
-            result.compare(f"{label}: {key}", ours[key], theirs[key], rtol=1e-6)
+            result.compare(f"{label}: {key}", ours[key], theirs[key], tol=TOLERANCES["control flow"])
         result.compare(f"{label}: grad == d / a", ours["grad_eq_d_over_a"], theirs["grad_eq_d_over_a"])
     result.text(
         "The Python `while` and `if` in f(a) run on concrete numbers under `jax.grad`: its tracer "
@@ -137,8 +143,8 @@ def run(result: Result, fast: bool) -> None:
 
     second = second_derivatives()
     xs = np.asarray(second["xs"])
-    result.compare("grad(grad(x^3 - 4x)) vs 6x", second["d2_cubic"], 6 * xs, rtol=1e-6, atol=1e-6)
-    result.compare("grad(grad(sin)) vs -sin", second["d2_sin"], -np.sin(xs), rtol=1e-6, atol=1e-7)
+    result.compare("grad(grad(x^3 - 4x)) vs 6x", second["d2_cubic"], 6 * xs, tol=TOLERANCES["d2 cubic"])
+    result.compare("grad(grad(sin)) vs -sin", second["d2_sin"], -np.sin(xs), tol=TOLERANCES["d2 sin"])
     result.compare("hessian(2 x.x) vs 4 I", second["hessian_two_dot"], 4 * np.eye(4))
     result.text(
         "Higher derivatives are nested transformations: `jax.grad(jax.grad(f))` for a scalar function, "

@@ -10,12 +10,19 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import plotting, references
 
 SECTION = "3.1"
 TITLE = "Linear regression"
 REFERENCE = "ch3_1_linear_regression"
+
+TOLERANCES: Tolerances = {
+    "density vs float64": Tolerance(rtol=5e-6, why="6.99 is rounded to float32 by ~3e-8 relative; p's relative change is "
+                                                   "(x - mu) x / sigma^2 times that"),
+    "density vs float32": Tolerance(rtol=1e-6, why="the same float32 formula, exp and division rounded differently"),
+    "curve sum": Tolerance(rtol=1e-5, why="float32 grid points and a float32 sum of 1400 terms against NumPy's float64"),
+}
 REPEATS = 20
 
 
@@ -83,14 +90,14 @@ def run(result: Result, fast: bool) -> None:
         mu, sigma = d["mu"], d["sigma"]
         ours = normal(points, mu, sigma)
         # 6.99 is rounded to float32 by ~3e-8 relative; p's relative change is (x - mu) x / sigma^2 times that.
-        result.compare(f"p(x) {name} at {len(points)} points vs NumPy float64", ours, d["numpy_float64"], rtol=5e-6)
-        result.compare(f"p(x) {name} vs torch Normal.log_prob().exp()", ours, d["torch_float32"], rtol=1e-6)
+        result.compare(f"p(x) {name} at {len(points)} points vs NumPy float64", ours, d["numpy_float64"], tol=TOLERANCES["density vs float64"])
+        result.compare(f"p(x) {name} vs torch Normal.log_prob().exp()", ours, d["torch_float32"], tol=TOLERANCES["density vs float32"])
         result.compare(f"p(x) {name} vs jax.scipy.stats.norm.pdf", ours,
-                       jax.scipy.stats.norm.pdf(points, mu, sigma), rtol=1e-6)
+                       jax.scipy.stats.norm.pdf(points, mu, sigma), tol=TOLERANCES["density vs float32"])
         curve = normal(x, mu, sigma)
         # float32 grid points and a float32 sum of 1400 terms: agree with NumPy's float64 to ~1e-6.
         result.compare(f"sum of p(x) dx over the grid, {name}", curve.sum() * grid["step"], d["curve_sum_times_dx"],
-                       rtol=1e-5)
+                       tol=TOLERANCES["curve sum"])
         curves.append(curve)
         legend.append(f"mean {mu:g}, std {sigma:g}")
     axes = plotting.plot(x, curves, xlabel="x", ylabel="p(x)", figsize=(4.5, 2.5), legend=legend)

@@ -10,13 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import data, losses, models, optimizers, plotting, references, training
 from jaxdl.data import Dataset
 
 SECTION = "3.2"
 TITLE = "Object-oriented design for implementation"
 REFERENCE = "ch3_2_oo_design"
+
+TOLERANCES: Tolerances = {
+    "points": Tolerance(atol=2e-6, why="float32 against the book's float64: float32 numbers near 10 are 9.5e-7 apart"),
+}
 
 
 class B(NamedTuple):
@@ -119,8 +123,8 @@ def run(result: Result, fast: bool) -> None:
         xs, ys = board_points(x, fn(x), every_n)
         # float32 against the book's float64: float32 numbers near 10 are 9.5e-7 apart.
         result.compare(f"{name}: points drawn", xs.shape[0], len(ref[name]["x"]))
-        result.compare(f"{name}: x of each point", xs, ref[name]["x"], atol=2e-6)
-        result.compare(f"{name}: y of each point", ys, ref[name]["y"], atol=2e-6)
+        result.compare(f"{name}: x of each point", xs, ref[name]["x"], tol=TOLERANCES["points"])
+        result.compare(f"{name}: y of each point", ys, ref[name]["y"], tol=TOLERANCES["points"])
         lines[name] = (xs, ys)
     axes = plotting.plot([np.asarray(v[0]) for v in lines.values()], [np.asarray(v[1]) for v in lines.values()],
                          xlabel="x", legend=["sin", "cos"], figsize=(3.5, 2.5))

@@ -10,18 +10,23 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerances, cli
 from jaxdl import data, references
 
 SECTION = "3.3"
 TITLE = "Synthetic regression data"
 REFERENCE = "ch3_3_synthetic_data"
 
+TOLERANCES: Tolerances = {
+    "standard errors": Margin(4.0, why="statistical bounds span Z = 4 standard errors: a correct generator fails one "
+                                      "with a chance of about 6e-5"),
+}
+
 TRUE_W = (2.0, -3.4)
 TRUE_B = 4.2
 NOISE = 0.01
 BATCH_SIZE = 32
-Z = 4.0  # bounds are Z standard errors: a correct generator fails one with a chance of about 6e-5
+Z = TOLERANCES["standard errors"].value
 
 
 def sample_statistics(X: jax.Array, residual: jax.Array) -> dict[str, jax.Array]:

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import ch3_4_linear_regression_scratch as ch3_4
 from experiments.ch3_4_linear_regression_scratch import (
     GRAD_RTOL,
     LR,
@@ -20,12 +21,18 @@ from experiments.ch3_4_linear_regression_scratch import (
     replay,
     replay_dataset,
 )
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import losses, models, optimizers, references, training
 
 SECTION = "3.5"
 TITLE = "Concise implementation of linear regression"
 REFERENCE = "ch3_5_linear_regression_concise"
+
+TOLERANCES: Tolerances = {
+    "gradients at init": ch3_4.TOLERANCES["gradients at init"],
+    "book band sds": ch3_4.TOLERANCES["book band sds"],
+    "MSE = 2 x squared loss": Tolerance(rtol=1e-6, why="the same float32 mean, halved and not: rounding only"),
+}
 DATA_REFERENCE = "ch3_4_linear_regression_scratch"
 
 
@@ -58,7 +65,7 @@ def run(result: Result, fast: bool) -> None:
     result.compare("MSE at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
     result.compare("jax.grad W at init vs net.weight.grad", grads["W"], torch_grads["net.weight"], rtol=GRAD_RTOL)
     result.compare("jax.grad b at init vs net.bias.grad", grads["b"], torch_grads["net.bias"], rtol=GRAD_RTOL)
-    result.compare("MSE = 2 x d2l 3.4's squared loss (same minibatch)", value, 2 * half, rtol=1e-6)
+    result.compare("MSE = 2 x d2l 3.4's squared loss (same minibatch)", value, 2 * half, tol=TOLERANCES["MSE = 2 x squared loss"])
 
     replayed = replay(models.dense_apply, mse, params, dataset, orders, optimizers.optax_sgd(LR))
     compare_replay(result, "replay optax.sgd vs torch.optim.SGD", replayed, ref["replay_torch_optim_sgd"])

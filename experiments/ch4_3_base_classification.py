@@ -6,12 +6,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerances, cli
 from jaxdl import losses, references
 
 SECTION = "4.3"
 TITLE = "The base classification model"
 REFERENCE = "ch4_3_base_classification"
+
+# Every comparison of this experiment is exact.
+TOLERANCES: Tolerances = {}
 
 
 def random_predictions(seed: int) -> tuple[jax.Array, jax.Array]:

@@ -18,18 +18,26 @@ from experiments.ch4_4_softmax_regression_scratch import (
     check_book,
     train_books,
 )
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references
 
 SECTION = "4.4"
 TITLE = "Softmax regression implementation from scratch: exercises"
 REFERENCE = "ch4_4_exercises"
+
+TOLERANCES: Tolerances = {
+    "subnormal": Tolerance(rtol=1e-6, atol=float(np.finfo(np.float32).tiny),
+                           why="XLA on CPU flushes float32 subnormals (below 1.18e-38) to zero where PyTorch keeps "
+                               "them, e.g. exp(-100) = 3.8e-44: values agree to within that smallest normal number"),
+    "values": Tolerance(rtol=1e-6, why="float32 exp, sums and logs, rounded in another order"),
+    "stable cross-entropy": Tolerance(rtol=1e-6, atol=1e-6, why="log-softmax of large logits: atol for losses near 0"),
+}
 SCRATCH_REFERENCE = "ch4_4_softmax_scratch"
 
 HIGH_LR, HIGH_LR_EPOCHS = 0.2, 5
 # XLA on CPU flushes float32 subnormals (below 1.18e-38) to zero where PyTorch keeps them, e.g.
 # exp(-100) = 3.8e-44: results are compared to within that smallest normal number.
-TINY = float(jnp.finfo(jnp.float32).tiny)
+TINY = TOLERANCES["subnormal"].atol
 
 
 def shifted_softmax(X: jax.Array) -> jax.Array:
@@ -60,20 +68,20 @@ def overflow(result: Result, ref: dict[str, Any]) -> None:
     for name, theirs in ref.items():
         X = jnp.asarray(theirs["X"], jnp.float32)
         ours = overflow_case(X)
-        result.compare(f"{name}: exp(X)", ours["exp"], theirs["exp"], rtol=1e-6, atol=TINY)
+        result.compare(f"{name}: exp(X)", ours["exp"], theirs["exp"], tol=TOLERANCES["subnormal"])
         result.compare(f"{name}: naive softmax (NaN/inf as PyTorch)", ours["naive_softmax"], theirs["naive_softmax"],
-                       rtol=1e-6, atol=TINY)
+                       tol=TOLERANCES["subnormal"])
         result.compare(f"{name}: max-shifted softmax", ours["max_shifted_softmax"], theirs["max_shifted_softmax"],
-                       rtol=1e-6, atol=TINY)
+                       tol=TOLERANCES["subnormal"])
         result.compare(f"{name}: jax.nn.softmax vs torch.softmax", ours["torch_softmax"], theirs["torch_softmax"],
-                       rtol=1e-6, atol=TINY)
+                       tol=TOLERANCES["subnormal"])
         result.compare(f"{name}: max-shifted vs jax.nn.softmax", ours["max_shifted_softmax"], ours["torch_softmax"],
-                       rtol=1e-6)
+                       tol=TOLERANCES["values"])
         result.compare(f"{name}: naive cross-entropy, label 0", ours["naive_cross_entropy_label0"],
                        theirs["naive_cross_entropy_label0"])
         # log(1 + 4.5e-5) in float32 carries an error of a few ulps of 1.0 (1.2e-7 each).
         result.compare(f"{name}: softmax_cross_entropy vs F.cross_entropy, label 0",
-                       ours["stable_cross_entropy_label0"], theirs["stable_cross_entropy_label0"], rtol=1e-6, atol=1e-6)
+                       ours["stable_cross_entropy_label0"], theirs["stable_cross_entropy_label0"], tol=TOLERANCES["stable cross-entropy"])
         rows.append(f"| {show(X)} | {show(ours['naive_softmax'])} | {show(theirs['naive_softmax'])} | "
                     f"{show(ours['max_shifted_softmax'])} | {show(theirs['max_shifted_softmax'])} |")
     result.text(

@@ -9,12 +9,19 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 
 from experiments.ch5_1_mlp import compare_activation, grid, prelu, prelu_alpha_gradient, value_and_derivative
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import plotting, references
 
 SECTION = "5.1"
 TITLE = "Multilayer perceptrons: exercises"
 REFERENCE = "ch5_1_exercises"
+
+TOLERANCES: Tolerances = {
+    "grad alpha": Tolerance(rtol=1e-6, why="a float32 sum of x over the negative grid points, in another order"),
+    "swish'(x_min)": Tolerance(atol=1e-6, why="the minimiser is found to float32 precision; swish'' ~ 1/2 there"),
+    "swish grid": Margin(0.5 * 0.5 * 0.05**2, why="a grid point lies within 0.05 of the minimum and swish'' <= 1/2, so "
+                                                 "the lowest grid value is at most 0.5 * 0.5 * 0.05^2 above the minimum"),
+}
 
 ALPHAS = (0.1, 0.2, 0.5)
 
@@ -47,7 +54,7 @@ def run(result: Result, fast: bool) -> None:
         f = partial(prelu, alpha=alpha)
         compare_activation(result, f"pReLU_{alpha:g}", f, x_ref, theirs)
         result.compare(f"d sum pReLU(x, {alpha:g}) / d alpha", prelu_alpha_gradient(x_ref, alpha),
-                       theirs["grad_alpha"], rtol=1e-6)
+                       theirs["grad_alpha"], tol=TOLERANCES["grad alpha"])
         curves.append(value_and_derivative(f, x))
     legend = [f"alpha={a:g}" for a in ALPHAS]
     plotting.plot(x, [y for y, _ in curves], "x", "pReLU(x)", legend=legend, axes=ax_y)
@@ -69,8 +76,8 @@ def run(result: Result, fast: bool) -> None:
     lowest = ref["swish"]["y"][i]
     # A grid point lies within 0.05 of the minimum and swish'' <= 1/2, so the lowest grid value is at most
     # 0.5 * 0.5 * 0.05^2 above the true minimum.
-    result.compare("swish'(x_min) = 0", jax.grad(swish)(x_min), 0.0, atol=1e-6)
-    result.within("swish minimum vs PyTorch's lowest grid value", float(y_min), lowest - 0.5 * 0.5 * 0.05**2,
+    result.compare("swish'(x_min) = 0", jax.grad(swish)(x_min), 0.0, tol=TOLERANCES["swish'(x_min)"])
+    result.within("swish minimum vs PyTorch's lowest grid value", float(y_min), lowest - TOLERANCES["swish grid"].value,
                   lowest, reference=f"{lowest:.6g} at x = {ref['x'][i]:.2f}")
     result.text(
         f"pReLU's derivative is 1 for x > 0 and alpha for x < 0 (rows above, for alpha = "

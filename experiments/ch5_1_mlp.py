@@ -10,21 +10,29 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common import Result, cli
+from experiments.common import cli, Result, Tolerance, Tolerances
 from jaxdl import plotting, references
 
 SECTION = "5.1"
 TITLE = "Multilayer perceptrons"
 REFERENCE = "ch5_1_mlp"
 
+TOLERANCES: Tolerances = {
+    "values": Tolerance(rtol=1e-6, atol=1e-7, why="a float32 function evaluated by two libraries may differ in its "
+                                                  "last bits (ulp ~ 6e-8 relative)"),
+    "tanh": Tolerance(rtol=1e-6, atol=2.5e-7, why="XLA's float32 tanh is a fast approximation that can be 2 ulp of 1.0 "
+                                                  "(2.4e-7) away from PyTorch's near |tanh| = 1"),
+    "tanh grad": Tolerance(rtol=1e-6, atol=5e-7, why="1 - tanh^2 turns tanh's 2.4e-7 into up to 2 * 2.4e-7 absolute"),
+    "grid": Tolerance(atol=2e-6, why="float32 arange: each library rounds start + i * step its own way, so the grids "
+                                  "differ by an ulp or two of 8 (9.5e-7 each)"),
+    "grad alpha": Tolerance(rtol=1e-6, why="a float32 sum over the negative grid points, in another order"),
+}
+
 GRID = (-8.0, 8.0, 0.1)  # d2l: x = torch.arange(-8.0, 8.0, 0.1)
 PRELU_ALPHA = 0.25  # nn.PReLU's initial slope
 
-# A float32 function evaluated by two libraries may differ in its last bits (ulp ~ 6e-8 relative).
-VALUE_TOL = {"rtol": 1e-6, "atol": 1e-7}
-# XLA's float32 tanh is a fast approximation that can be 2 ulp of 1.0 (2.4e-7) away from PyTorch's
-# near |tanh| = 1; the derivative 1 - tanh^2 turns that into up to 2 * 2.4e-7 absolute.
-TANH_TOL = ({"rtol": 1e-6, "atol": 2.5e-7}, {"rtol": 1e-6, "atol": 5e-7})
+VALUE_TOL = TOLERANCES["values"]
+TANH_TOL = (TOLERANCES["tanh"], TOLERANCES["tanh grad"])
 
 
 def prelu(x: jax.Array, alpha: float | jax.Array) -> jax.Array:
@@ -70,11 +78,11 @@ def plot_with_derivative(x: jax.Array, y: jax.Array, dy: jax.Array, name: str) -
 
 
 def compare_activation(result: Result, name: str, f: Callable, x_ref: jax.Array, ref: dict[str, Any],
-                       tolerances: tuple[dict, dict] = (VALUE_TOL, VALUE_TOL)) -> None:
+                       tolerances: tuple[Tolerance, Tolerance] = (VALUE_TOL, VALUE_TOL)) -> None:
     """Values and derivatives of f on PyTorch's own grid against the stored ones."""
     y, dy = value_and_derivative(f, x_ref)
-    result.compare(f"{name}(x)", y, ref["y"], **tolerances[0])
-    result.compare(f"d {name}(x) / dx", dy, ref["grad"], **tolerances[1])
+    result.compare(f"{name}(x)", y, ref["y"], tol=tolerances[0])
+    result.compare(f"d {name}(x) / dx", dy, ref["grad"], tol=tolerances[1])
 
 
 def run(result: Result, fast: bool) -> None:
@@ -82,14 +90,14 @@ def run(result: Result, fast: bool) -> None:
     x = grid()
     x_ref = jnp.asarray(ref["x"], jnp.float32)
     # float32 arange: each library rounds start + i * step its own way, so the grids differ by an ulp or two.
-    result.compare("x = arange(-8, 8, 0.1)", x, ref["x"], atol=2e-6)
+    result.compare("x = arange(-8, 8, 0.1)", x, ref["x"], tol=TOLERANCES["grid"])
     for name, f in activations().items():
         compare_activation(result, name, f, x_ref, ref[name], TANH_TOL if name == "tanh" else (VALUE_TOL, VALUE_TOL))
         y, dy = value_and_derivative(f, x)
         result.save_figure(plot_with_derivative(x, y, dy, name), f"{name}.png")
     result.compare(
         f"d sum pReLU(x, alpha={PRELU_ALPHA}) / d alpha", prelu_alpha_gradient(x_ref, PRELU_ALPHA),
-        ref["prelu"]["grad_alpha"], rtol=1e-6,
+        ref["prelu"]["grad_alpha"], tol=TOLERANCES["grad alpha"],
     )
 
     i0 = int(np.argmin(np.abs(np.asarray(x))))

@@ -1,4 +1,18 @@
-"""What every experiment module shares: its result record and its command line."""
+"""What every experiment module shares: its result record, its command line, and its tolerance table.
+
+Tolerances and band margins are decisions, so each experiment module keeps all of its own in ONE
+module-level table, ``TOLERANCES: dict[str, Tolerance | Margin]``, next to SECTION, TITLE and REFERENCE:
+
+* ``Tolerance(rtol=..., atol=..., why=...)`` for a comparison row, |ours - ref| <= atol + rtol |ref|
+  (pass it as ``result.compare(..., tol=TOLERANCES["name"])``);
+* ``Margin(value, why=...)`` for a number that sets a band or a tolerance by a rule (how far a band of
+  PyTorch seeds is widened, how many standard errors a statistical bound spans, an atol scale).
+
+Every entry says why it has its value. A module whose comparisons are all exact has ``TOLERANCES = {}``.
+tests/test_tolerances.py finds every experiment module, requires the table and pins each value, and the
+README's table of tolerances is generated from these tables (``python -m experiments.tolerances --write``),
+so loosening one is a visible, reviewed change: never loosen one to make a run pass.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +36,37 @@ from jaxdl.references import Comparison  # noqa: E402
 enable_compilation_cache()  # every experiment reuses programs compiled by earlier runs (opt out: JAXDL_NO_COMPILATION_CACHE=1)
 
 
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a jaxdl number may lie from PyTorch's: |ours - ref| <= atol + rtol * |ref|, and why."""
+
+    rtol: float = 0.0
+    atol: float = 0.0
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        references.check_tolerances(self.rtol, self.atol)
+        if not self.why.strip():
+            raise ValueError("a Tolerance needs its reason (why=...)")
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A number that sets a band or a tolerance by a rule (a band's widening, a count of standard errors), and why."""
+
+    value: float
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.value, (int, float)) and self.value >= 0 and self.value == self.value):
+            raise ValueError(f"a Margin must be a number >= 0, got {self.value!r}")
+        if not self.why.strip():
+            raise ValueError("a Margin needs its reason (why=...)")
+
+
+Tolerances = dict[str, "Tolerance | Margin"]
+
+
 @dataclass
 class Result:
     """What one experiment produced: comparison rows, markdown text blocks and saved figures."""
@@ -34,8 +79,14 @@ class Result:
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
-    def compare(self, quantity: str, ours: Any, reference: Any, *, rtol: float = 0.0, atol: float = 0.0) -> Comparison:
-        """Adds one jaxdl-vs-PyTorch comparison row (the table is printed when the experiment ends)."""
+    def compare(self, quantity: str, ours: Any, reference: Any, *, rtol: float = 0.0, atol: float = 0.0,
+                tol: Tolerance | None = None) -> Comparison:
+        """Adds one jaxdl-vs-PyTorch comparison row (the table is printed when the experiment ends); tol, an
+        entry of the module's TOLERANCES table, gives rtol and atol."""
+        if tol is not None:
+            if rtol or atol:
+                raise ValueError(f"{quantity!r}: give tol= or rtol=/atol=, not both")
+            rtol, atol = tol.rtol, tol.atol
         row = references.compare(quantity, ours, reference, rtol=rtol, atol=atol)
         self.comparisons.append(row)
         return row
@@ -63,7 +114,8 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.comparisons)
+        """True when every comparison row passed; an experiment that compared nothing proves nothing and fails."""
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
 
 
 RunFn = Callable[[Result, bool], None]

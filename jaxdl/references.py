@@ -117,11 +117,30 @@ def _show(x: Any) -> str:
     return f"{arr.dtype}{list(arr.shape)} |x|={np.linalg.norm(arr.astype(np.float64).ravel()):.6g}"
 
 
+def check_tolerances(rtol: float, atol: float) -> None:
+    """Raises a ValueError unless rtol and atol are finite and non-negative."""
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        try:
+            ok = not isinstance(tol, str) and bool(np.isfinite(float(tol))) and float(tol) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a finite number >= 0, got {tol!r}")
+
+
 def compare(
     quantity: str, ours: Any, reference: Any, *, rtol: float = 0.0, atol: float = 0.0
 ) -> Comparison:
     """Compares numbers elementwise: passes when shapes agree and |ours - ref| <= atol + rtol * |ref|
-    everywhere. With rtol = atol = 0 the check is exact."""
+    everywhere. With rtol = atol = 0 the check is exact.
+
+    Shapes must be equal, not broadcastable: (n, 1) against (n,) fails, and so does (2, 3) against (3, 2).
+    rtol is relative to the reference's own magnitude, atol absolute. NaN matches only NaN at the same
+    position, and an infinity only the same infinity. dtypes: numbers of any dtype are compared by value in
+    float64 (int 2 equals float32 2.0, but float32(0.1) is not 0.1); a dtype is checked by a separate row
+    (compare_tree adds one per stored tensor). Strings and other objects compare exactly with ==.
+    """
+    check_tolerances(rtol, atol)
     a = np.asarray(ours)
     b = np.asarray(reference)
     if a.dtype.kind in "USO" or b.dtype.kind in "USO":
@@ -136,9 +155,9 @@ def compare(
     both_nan = np.isnan(a64) & np.isnan(b64)
     same_inf = np.isinf(a64) & (a64 == b64)
     matched = both_nan | same_inf
-    with np.errstate(invalid="ignore"):  # inf - inf where both sides hold the same infinity
+    with np.errstate(invalid="ignore"):  # inf - inf where both sides hold the same infinity; 0 * inf
         diff = np.where(matched, 0.0, np.abs(a64 - b64))
-    ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(matched, 0.0, b64))))
+        ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(matched, 0.0, b64))))
     ok &= bool(np.all(np.isnan(a64) == np.isnan(b64)))
     diff = np.nan_to_num(diff, nan=np.inf)
     tol = "exact" if rtol == 0 and atol == 0 else ", ".join(
@@ -185,7 +204,14 @@ def compare_tree(
 
 
 def within(quantity: str, value: float, low: float, high: float, reference: str | None = None) -> Comparison:
-    """Checks that a measured value lies in the band [low, high] (e.g. the spread of PyTorch seeds)."""
+    """Checks that a measured value lies in the closed band [low, high] (e.g. the spread of PyTorch seeds).
+
+    within adds no margin of its own: a value a hair below low or above high fails, NaN fails. A caller that
+    widens a band of seeds does so before the call, with the margin from its experiment's TOLERANCES table.
+    """
+    low, high = float(low), float(high)
+    if not low <= high:
+        raise ValueError(f"the band of {quantity!r} is [{low}, {high}]; its low end must not exceed its high end")
     value = float(value)
     centre = (low + high) / 2
     return Comparison(

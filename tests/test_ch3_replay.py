@@ -4,6 +4,7 @@ finite-difference checks of the linear model's objectives. Runs without torch.""
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,8 +17,8 @@ from experiments import ch3_4_linear_regression_scratch as scratch
 from experiments import ch3_5_linear_regression_concise as concise
 from jaxdl import losses, models, optimizers, references, training
 
-STEP_RTOL = 1e-4
-PARAM_ATOL = 1e-5
+STEP_RTOL = scratch.TOLERANCES["replay steps"].rtol
+PARAM_ATOL = scratch.TOLERANCES["replay parameters"].atol
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,33 @@ def test_replay_data_is_what_the_reference_says(scratch_ref, replay_setup):
     for order in orders:  # each epoch visits every training example once
         np.testing.assert_array_equal(np.sort(order), np.arange(1000))
     assert len(scratch_ref["replay_hand_sgd"]["step_losses"]) == 3 * 32
+
+
+def test_each_stored_trajectory_is_replayed_with_its_own_optimizer():
+    assert scratch.REPLAYS == {"replay_hand_sgd": ("optimizers.sgd (hand-written)", optimizers.sgd),
+                               "replay_torch_optim_sgd": ("optimizers.optax_sgd", optimizers.optax_sgd)}
+
+
+def test_the_two_stored_trajectories_agree_to_rounding_so_the_pairing_is_pinned_by_name(scratch_ref):
+    # d2l's `param -= lr * grad` and torch.optim.SGD compute the same update: their stored losses differ by
+    # float32 rounding only, far inside the replay's rtol, so a mix-up could not fail a comparison. That is
+    # why REPLAYS names each pairing (test above) and why a wrong optimizer is caught instead (test below).
+    hand, torch_sgd = (np.asarray(scratch_ref[k]["step_losses"]) for k in ("replay_hand_sgd", "replay_torch_optim_sgd"))
+    assert np.max(np.abs(hand - torch_sgd) / np.abs(torch_sgd)) < 1e-6 < STEP_RTOL
+
+
+@pytest.mark.parametrize("scale", [0.999, 1.001])
+def test_the_replay_fails_for_an_optimizer_a_tenth_of_a_percent_off(scratch_ref, replay_setup, scale):
+    from experiments.common import Result
+
+    dataset, orders = replay_setup
+    init = scratch.linreg_params(scratch_ref["init"]["w"], scratch_ref["init"]["b"])
+    run = scratch.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders,
+                         optimizers.sgd(scratch.LR * scale))
+    for key in scratch.REPLAYS:
+        result = Result("3.4", "replay", Path("."))
+        scratch.compare_replay(result, "replay", run, scratch_ref[key])
+        assert not result.passed
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,12 @@ def test_dense_layer_is_torch_linear():
 
 
 def test_softmax_model_flattens_images():
-    params = models.softmax_init(jax.random.key(0))
-    assert models.softmax_apply(params, jnp.ones((3, 28, 28))).shape == (3, 10)
+    params = models.softmax_init(jax.random.key(0), sigma=1.0)
+    X = jax.random.uniform(jax.random.key(1), (3, 28, 28))
+    logits = models.softmax_apply(params, X)
+    assert logits.shape == (3, 10)
+    # row-major flattening, as torch's reshape: pixel (i, j) is input 28 i + j
+    np.testing.assert_allclose(logits, np.asarray(X).reshape(3, 784) @ np.asarray(params["W"]).T, rtol=1e-5, atol=1e-5)
 
 
 def test_mlp_shapes_for_one_and_two_hidden_layers():
@@ -48,8 +52,12 @@ def test_mlp_shapes_for_one_and_two_hidden_layers():
     assert [p["W"].shape for p in one] == [(256, 784), (10, 256)]
     two = models.mlp_init(jax.random.key(0), 784, [256, 128], 10)
     assert [p["W"].shape for p in two] == [(256, 784), (128, 256), (10, 128)]
-    out = models.mlp_apply(two, jnp.ones((4, 28, 28)), activation=jax.nn.sigmoid)
-    assert out.shape == (4, 10)
+    X = jax.random.uniform(jax.random.key(1), (4, 28, 28))
+    out = models.mlp_apply(two, X, activation=jax.nn.sigmoid)
+    H = np.asarray(X).reshape(4, -1)
+    for layer in two[:-1]:
+        H = 1 / (1 + np.exp(-(H @ np.asarray(layer["W"]).T + np.asarray(layer["b"]))))
+    np.testing.assert_allclose(out, H @ np.asarray(two[-1]["W"]).T + np.asarray(two[-1]["b"]), rtol=1e-5, atol=1e-6)
 
 
 def test_mlp_applies_activation_between_layers_only():
@@ -112,3 +120,10 @@ def test_model_and_loss_gradients_match_finite_differences(apply, loss, init, X_
         y = jnp.asarray(y)
         objective = jax.jit(lambda p: loss(apply(p, X), y).mean())
         check_grads(objective, (params,), order=2, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+
+
+def test_losses_sum_over_the_outputs_of_each_example():
+    y_hat = jnp.array([[1.0, 2.0], [3.0, -1.0]])
+    y = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+    np.testing.assert_allclose(losses.absolute_loss(y_hat, y), [3.0, 4.0])
+    np.testing.assert_allclose(losses.squared_loss(y_hat, y), [2.5, 4.0])

@@ -84,12 +84,26 @@ def test_partial_last_batch_averages_only_its_real_examples():
         training.make_objective(models.linreg_apply, losses.squared_loss, reduction="max")
 
 
+def _separable_classification(n=60):
+    """3 classes of 4x4 uint8 images: class c is bright in row c, so softmax regression can learn it."""
+    y = jnp.arange(n) % 3
+    noise = jax.random.randint(jax.random.key(0), (n, 4, 4), 0, 60)
+    X = (noise + 180 * (jnp.arange(4)[None, :, None] == y[:, None, None])).astype(jnp.uint8)
+    return Dataset(X[:45], y[:45], X[45:], y[45:])
+
+
 def test_classification_fit_tracks_accuracy():
-    ds = _tiny_classification()
+    ds = _separable_classification()
     params = models.softmax_init(jax.random.key(0), 16, 3)
-    _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1),
-                              key=jax.random.key(1), epochs=2, batch_size=8, progress=False)
-    assert history.val_metric.shape == (2,) and 0 <= history.val_metric.min() <= history.val_metric.max() <= 1
+    fitted, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds,
+                                   optimizers.sgd(0.5), key=jax.random.key(1), epochs=4, batch_size=8, progress=False)
+    # the history holds accuracy and loss of the parameters after each epoch, computed as by hand here
+    logits = models.softmax_apply(fitted, ds.X_val.astype(jnp.float32) / 255)
+    assert history.val_metric[-1] == pytest.approx(float(jnp.mean(jnp.argmax(logits, axis=1) == ds.y_val)))
+    assert history.val_loss[-1] == pytest.approx(float(losses.softmax_cross_entropy(logits, ds.y_val).mean()), rel=1e-5)
+    # and it learns: chance is 1/3, the classes are separable
+    assert history.val_metric[-1] == 1.0
+    assert np.all(np.diff(history.val_loss) < 0) and history.val_loss[0] < np.log(3)
 
 
 @pytest.mark.parametrize("lr", [float("nan"), float("inf"), -0.1, 0.0, "fast"])

@@ -1,0 +1,144 @@
+"""An experiment passes only when every comparison row passes: Result.passed, the runner's exit status
+(`python -m experiments run/all`) and each module's own exit status, with mixed and raising experiments."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import experiments.__main__ as runner
+from experiments.__main__ import Experiment
+from experiments.common import Result, cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake(section: str, body) -> Experiment:
+    module = types.ModuleType(f"experiments.fake_{section.replace('.', '_')}")
+    module.SECTION, module.TITLE, module.run = section, f"Fake {section}", body
+    return Experiment(section, module.TITLE, module)
+
+
+def _all_pass(result, fast):
+    result.compare("one", 1.0, 1.0)
+    result.compare("two", 2.0, 2.0 + 1e-9, rtol=1e-6)
+    result.within("in band", 0.5, 0.4, 0.6)
+
+
+def _one_of_two_fails(result, fast):
+    result.compare("passes", 1.0, 1.0)
+    result.compare("fails", 2.0, 3.0)
+
+
+def _first_fails(result, fast):
+    result.within("fails", 0.9, 0.4, 0.6)
+    result.compare("passes", 1.0, 1.0)
+
+
+def _eight_of_sixteen_fail(result, fast):
+    for i in range(16):
+        result.compare(f"row {i}", float(i), float(i) + (i % 2))
+
+
+def _raises(result, fast):
+    result.compare("passes before the error", 1.0, 1.0)
+    raise RuntimeError("broken on purpose")
+
+
+def _result(body) -> Result:
+    result = Result("9.9", "fake", Path("."))
+    body(result, True)
+    return result
+
+
+@pytest.mark.parametrize("body, passed", [(_all_pass, True), (_one_of_two_fails, False), (_first_fails, False),
+                                          (_eight_of_sixteen_fail, False)])
+def test_result_passes_only_when_every_row_passes(body, passed):
+    assert _result(body).passed is passed
+
+
+def _compares_nothing(result, fast):
+    result.text("no numbers")
+
+
+def test_an_experiment_without_comparisons_fails(tmp_path, monkeypatch):
+    assert _result(_compares_nothing).passed is False
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _compares_nothing)])
+    assert runner.main(["run", "9.1", "--out", str(tmp_path)]) == 1
+
+
+def test_rows_are_kept_in_order_with_their_verdicts():
+    result = _result(_one_of_two_fails)
+    assert [(c.quantity, c.passed) for c in result.comparisons] == [("passes", True), ("fails", False)]
+
+
+@pytest.mark.parametrize("command", ["run", "all"])
+@pytest.mark.parametrize("body, status", [(_all_pass, 0), (_one_of_two_fails, 1), (_first_fails, 1),
+                                          (_eight_of_sixteen_fail, 1), (_raises, 1)])
+def test_runner_exit_status_follows_every_row(command, body, status, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _all_pass), _fake("9.2", body)])
+    args = ["run", "9.1", "9.2"] if command == "run" else ["all"]
+    assert runner.main([*args, "--fast", "--out", str(tmp_path)]) == status
+
+
+def test_runner_names_the_failing_and_raising_experiments(tmp_path, monkeypatch, capsys):
+    fakes = [_fake("9.1", _all_pass), _fake("9.2", _one_of_two_fails), _fake("9.3", _raises)]
+    monkeypatch.setattr(runner, "discover", lambda: fakes)
+    assert runner.main(["run", "9.1", "9.2", "9.3", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "failing: 9.2, 9.3" in out
+
+
+def test_all_reports_each_experiment_status(tmp_path, monkeypatch):
+    fakes = [_fake("9.1", _all_pass), _fake("9.2", _one_of_two_fails), _fake("9.3", _raises)]
+    monkeypatch.setattr(runner, "discover", lambda: fakes)
+    assert runner.main(["all", "--out", str(tmp_path)]) == 1
+    report = (tmp_path / "report.md").read_text()
+    assert "| 3/3 |" in report and "| 1/2 |" in report
+    statuses = [line.rsplit("|", 2)[-2].strip() for line in report.splitlines() if line.startswith("| [9.")]
+    assert statuses == ["pass", "FAIL", "ERROR"]
+
+
+@pytest.mark.parametrize("body, code", [(_all_pass, 0), (_one_of_two_fails, 1), (_first_fails, 1),
+                                        (_eight_of_sixteen_fail, 1)])
+def test_module_cli_exit_status_follows_every_row(body, code, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        cli("9.9", "fake", body, argv=["--fast", "--out", str(tmp_path)])
+    assert exit_info.value.code == code
+
+
+def test_module_cli_lets_an_error_through():
+    with pytest.raises(RuntimeError, match="broken on purpose"):
+        cli("9.9", "fake", _raises, argv=["--fast"])
+
+
+MODULE = """
+from experiments.common import cli
+
+def run(result, fast):
+    result.compare("passes", 1.0, 1.0)
+    {second}
+
+if __name__ == "__main__":
+    cli("9.9", "fake", run)
+"""
+
+
+@pytest.mark.parametrize("second, code", [("result.compare('also passes', 2, 2)", 0),
+                                          ("result.compare('fails', 2, 3)", 1),
+                                          ("raise RuntimeError('broken on purpose')", 1)],
+                         ids=["passing", "one-failing-row", "raising"])
+def test_a_module_run_as_a_script_exits_with_its_verdict(second, code, tmp_path):
+    script = tmp_path / "fake_experiment.py"
+    script.write_text(textwrap.dedent(MODULE.format(second=second)))
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "out")], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert ("1/2 comparisons passed" in done.stdout) == (code == 1 and "fails" in second)
