@@ -19,6 +19,9 @@ from jaxdl.references import TREE_RTOL
 
 # module -> entry -> (rtol, atol) for a Tolerance, a number for a Margin
 PINNED = {
+    # -- sections 2.6, 2.7, 5.4 --
+    # -- sections 3.7, 5.6 --
+    # -- sections 5.7, 13.5 --
     'ch2_1_ndarray': {},
     'ch2_2_preprocessing': {},
     'ch2_3_linear_algebra': {},
