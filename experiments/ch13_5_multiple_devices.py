@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import ch5_2_mlp_implementation as mlp
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import fashion_mnist, losses, models, optimizers, references, training
 from jaxdl.data import Dataset
 
@@ -28,22 +28,22 @@ DEVICES, FAST_DEVICES = (1, 2, 4), (1, 2)
 TIMING_EPOCHS, TIMING_REPEATS = 3, 2  # the book MLP on all 60000 images; the fastest repeat counts
 WORKER_TIMEOUT = 480  # seconds for one device count's subprocess (replays, compile and timing)
 
-# Every tolerance of this experiment, with its reason.
-TOLERANCES: dict[str, dict[str, Any]] = {
-    "steps vs 1 device": {
-        "rtol": 1e-5,
-        "why": "the same minibatches and initial parameters; only the order of the gradient sums differs (per "
-               "device, then the all-reduce), a float32 rounding effect; the issue's bound",
-    },
-    "final parameters vs 1 device": {
-        "rtol": 1e-5, "atol": 1e-6,
-        "why": "200 steps compound the summation-order rounding of every step: measured at most 1.7e-7 absolute "
-               "on 2 and 4 devices (weights ~0.1), bounded here at about six times that",
-    },
-    "steps vs PyTorch": {
-        "rtol": 1e-4,
-        "why": "the 5.2 replay's per-step tolerance (the project's replay rule); several devices must keep it",
-    },
+#: Every tolerance of this experiment, with its reason (pinned by tests/test_tolerances.py).
+TOLERANCES: Tolerances = {
+    "steps vs 1 device": Tolerance(
+        rtol=1e-5,
+        why="the same minibatches and initial parameters; only the order of the gradient sums differs (per "
+            "device, then the all-reduce), a float32 rounding effect; the issue's bound",
+    ),
+    "final parameters vs 1 device": Tolerance(
+        rtol=1e-5, atol=1e-6,
+        why="200 steps compound the summation-order rounding of every step: measured at most 1.7e-7 absolute "
+            "on 2 and 4 devices (weights ~0.1), bounded here at about six times that",
+    ),
+    "steps vs PyTorch": Tolerance(
+        rtol=1e-4,
+        why="the 5.2 replay's per-step tolerance (the project's replay rule); several devices must keep it",
+    ),
 }
 
 
@@ -123,17 +123,22 @@ def compare_runs(result: Result, kind: str, devices: int, ours: dict[str, np.nda
     label = f"{kind}, {devices} device{'s' if devices > 1 else ''}"
     steps = ours[f"{kind} step_losses"]
     result.compare(f"{label}: loss of every step ({len(steps)}) vs PyTorch", steps, stored["step_losses"],
-                   rtol=TOLERANCES["steps vs PyTorch"]["rtol"])
+                   tol=TOLERANCES["steps vs PyTorch"])
     for i, theirs in enumerate(stored["final"], start=1):
         mlp.compare_summary(result, f"{label}: final W{i} vs PyTorch", mlp.summary(ours[f"{kind} W{i}"]),
                             theirs["W"], **mlp.FINAL_TOL[kind])
     if devices == 1:
         return
     result.compare(f"{label}: loss of every step vs 1 device", steps, one[f"{kind} step_losses"],
-                   rtol=TOLERANCES["steps vs 1 device"]["rtol"])
-    tol = {k: v for k, v in TOLERANCES["final parameters vs 1 device"].items() if k != "why"}
+                   tol=TOLERANCES["steps vs 1 device"])
     for name in ("W1", "b1", "W2", "b2"):
-        result.compare(f"{label}: final {name} vs 1 device", ours[f"{kind} {name}"], one[f"{kind} {name}"], **tol)
+        result.compare(f"{label}: final {name} vs 1 device", ours[f"{kind} {name}"], one[f"{kind} {name}"],
+                       tol=TOLERANCES["final parameters vs 1 device"])
+
+
+def describe(tol: Tolerance) -> str:
+    """A tolerance's nonzero bounds, as the run's text names them ("rtol 1e-05, atol 1e-06")."""
+    return ", ".join(f"{k} {v}" for k, v in (("rtol", tol.rtol), ("atol", tol.atol)) if v)
 
 
 def timing_rows(runs: dict[int, dict[str, np.ndarray]]) -> tuple[str, dict[int, float]]:
@@ -186,8 +191,7 @@ def run(result: Result, fast: bool) -> None:
         "over the devices (padded with masked examples where n does not divide it), the parameters are "
         "replicated, and XLA all-reduces the gradients. Every run is compared with PyTorch's stored numbers at "
         "5.2's tolerances, and the runs on several devices with the 1-device run. Tolerances: "
-        + "; ".join(f"{name}: {', '.join(f'{k} {v}' for k, v in t.items() if k != 'why')} ({t['why']})"
-                    for name, t in TOLERANCES.items()) + "."
+        + "; ".join(f"{name}: {describe(t)} ({t.why})" for name, t in TOLERANCES.items()) + "."
     )
     result.text(
         f"Speed: the book MLP (784-256-10, batch 256, lr {mlp.LR}) for {epochs} epoch(s) on all "

@@ -11,15 +11,17 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch2_6_probability import compare_samples, frequency_error, tol
-from experiments.common import Result, cli
+from experiments import ch2_6_probability as ch2_6
+from experiments.ch2_6_probability import compare_samples, frequency_error
+from experiments.common import Result, Tolerances, cli
 from jaxdl import plotting, references
 
 SECTION = "2.6"
 TITLE = "Probability and statistics: exercises"
 REFERENCE = "ch2_6_exercises"
 
-# The tolerances are 2.6's (experiments.ch2_6_probability.TOLERANCES): sampling_z for draws, exact for sums.
+# 2.6's tolerances: sampling_z for draws (compare_samples is 2.6's), exact for sums.
+TOLERANCES: Tolerances = {key: ch2_6.TOLERANCES[key] for key in ("sampling_z", "exact")}
 REPEATS, TOSSES = 2000, 10000
 PATIENTS = 2_000_000
 
@@ -118,12 +120,12 @@ def simulate_patients(key: jax.Array, healthy: jax.Array, infected: jax.Array, p
 
 def exercise_coupled_tests(result: Result, ref: dict, fast: bool) -> None:
     healthy, infected = coupled_tables(ref["false_positive"], ref["false_negative"], ref["both_positive_given_h0"])
-    result.compare("joint table P(D1, D2 | H = 0)", healthy, ref["table_h0"], **tol("exact"))
-    result.compare("joint table P(D1, D2 | H = 1)", infected, ref["table_h1"], **tol("exact"))
-    result.compare("tables sum to 1", [healthy.sum(), infected.sum()], [1.0, 1.0], **tol("exact"))
+    result.compare("joint table P(D1, D2 | H = 0)", healthy, ref["table_h0"], tol=TOLERANCES["exact"])
+    result.compare("joint table P(D1, D2 | H = 1)", infected, ref["table_h1"], tol=TOLERANCES["exact"])
+    result.compare("tables sum to 1", [healthy.sum(), infected.sum()], [1.0, 1.0], tol=TOLERANCES["exact"])
     one, two = posteriors(healthy, infected, ref["p_h1"])
-    result.compare("P(H = 1 | D1 = 1)", one, ref["posterior_one_test"], **tol("exact"))
-    result.compare("P(H = 1 | D1 = 1, D2 = 1)", two, ref["posterior_two_tests"], **tol("exact"))
+    result.compare("P(H = 1 | D1 = 1)", one, ref["posterior_one_test"], tol=TOLERANCES["exact"])
+    result.compare("P(H = 1 | D1 = 1, D2 = 1)", two, ref["posterior_two_tests"], tol=TOLERANCES["exact"])
     n = PATIENTS // 10 if fast else PATIENTS
     h, first, both = (np.asarray(a) for a in simulate_patients(jax.random.key(267), healthy, infected,
                                                                 ref["p_h1"], n))

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import references
 
 SECTION = "2.6"
@@ -22,23 +22,16 @@ NUM_TOSSES, MANY_TOSSES, DIE_ROLLS, INVESTMENT_DRAWS = 100, 10000, 6000, 100_000
 FAIR_COIN = (0.5, 0.5)
 
 # Every tolerance of this experiment, with its reason.
-TOLERANCES: dict[str, tuple[dict[str, float], str]] = {
-    "sampling_z": ({"z": 4.0},
-                   "JAX's and PyTorch's generators differ, so two draws are compared as two independent samples: "
-                   "their difference in standard errors (binomial sqrt(2 p (1 - p) / n) for frequencies, "
-                   "sqrt(2 var / n) for means, sqrt(2 (m4 - var^2) / n) for variances) must be within 4, which "
-                   "a correct sampler misses with probability 6e-5 per number (normal approximation)"),
-    "exact": ({"rtol": 1e-6}, "expectations and posteriors in float32 against PyTorch's float64"),
-    "book": ({"atol": 5e-5}, "the book prints its posteriors to 4 decimals"),
+TOLERANCES: Tolerances = {
+    "sampling_z": Margin(4.0, why="JAX's and PyTorch's generators differ, so two draws are compared as two independent "
+                         "samples: their difference in standard errors (binomial sqrt(2 p (1 - p) / n) for "
+                         "frequencies, sqrt(2 var / n) for means, sqrt(2 (m4 - var^2) / n) for variances) must be "
+                         "within 4, which a correct sampler misses with probability 6e-5 per number (normal "
+                         "approximation)"),
+    "exact": Tolerance(rtol=1e-6, why="expectations and posteriors in float32 against PyTorch's float64"),
+    "book": Tolerance(atol=5e-5, why="the book prints its posteriors to 4 decimals"),
 }
-
-
-def tol(name: str) -> dict[str, float]:
-    """The keyword arguments of compare for the named tolerance."""
-    return TOLERANCES[name][0]
-
-
-SAMPLING_Z = TOLERANCES["sampling_z"][0]["z"]
+SAMPLING_Z = TOLERANCES["sampling_z"].value
 
 
 def z_scores(ours, theirs, standard_error) -> np.ndarray:
@@ -158,7 +151,7 @@ def run(result: Result, fast: bool) -> None:
     values, probs = jnp.asarray(inv["values"]), jnp.asarray(inv["probs"])
     exact = moments(values, probs)
     for name in ("mean", "variance", "variance_from_second_moment", "fourth_central_moment"):
-        result.compare(f"investment: {name.replace('_', ' ')}", exact[name], inv[name], **tol("exact"))
+        result.compare(f"investment: {name.replace('_', ' ')}", exact[name], inv[name], tol=TOLERANCES["exact"])
     n = INVESTMENT_DRAWS // 10 if fast else INVESTMENT_DRAWS
     draws = np.asarray(sample_outcomes(keys[4], values, probs, n), np.float64)
     var, m4 = inv["variance"], inv["fourth_central_moment"]
@@ -178,9 +171,9 @@ def run(result: Result, fast: bool) -> None:
     one = posterior(hiv["p_h1"], [hiv["test1"]["p_pos_given_h1"]], [hiv["test1"]["p_pos_given_h0"]])
     two = posterior(hiv["p_h1"], [hiv["test1"]["p_pos_given_h1"], hiv["test2"]["p_pos_given_h1"]],
                     [hiv["test1"]["p_pos_given_h0"], hiv["test2"]["p_pos_given_h0"]])
-    result.compare("P(H = 1 | D1 = 1)", one, hiv["posterior_one_test"], **tol("exact"))
-    result.compare("P(H = 1 | D1 = 1, D2 = 1)", two, hiv["posterior_two_tests"], **tol("exact"))
-    result.compare("the book's 0.1306 and 0.8307", [one, two], [0.1306, 0.8307], **tol("book"))
+    result.compare("P(H = 1 | D1 = 1)", one, hiv["posterior_one_test"], tol=TOLERANCES["exact"])
+    result.compare("P(H = 1 | D1 = 1, D2 = 1)", two, hiv["posterior_two_tests"], tol=TOLERANCES["exact"])
+    result.compare("the book's 0.1306 and 0.8307", [one, two], [0.1306, 0.8307], tol=TOLERANCES["book"])
     result.text(
         f"Bayes' rule for d2l's HIV test: one positive test raises P(infected) from {hiv['p_h1']} to "
         f"{float(one):.4f}; a second, conditionally independent, positive test (a less accurate one) to "

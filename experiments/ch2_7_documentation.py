@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerances, cli
 from jaxdl import references
 
 SECTION = "2.7"
@@ -19,13 +19,12 @@ TITLE = "Documentation"
 REFERENCE = "ch2_7_documentation"
 
 # Every tolerance of this experiment, with its reason.
-TOLERANCES: dict[str, tuple[dict[str, float], str]] = {
-    "sampling_z": ({"z": 4.0},
-                   "a sample mean of n draws lies within 4 standard errors sqrt(var / n) of PyTorch's analytic "
-                   "mean (median: 1 / (2 f(median) sqrt(n)) where the mean is undefined) except with probability "
-                   "6e-5 per number (normal approximation)"),
+TOLERANCES: Tolerances = {
+    "sampling_z": Margin(4.0, why="a sample mean of n draws lies within 4 standard errors sqrt(var / n) of PyTorch's "
+                         "analytic mean (median: 1 / (2 f(median) sqrt(n)) where the mean is undefined) except with "
+                         "probability 6e-5 per number (normal approximation)"),
 }
-SAMPLING_Z = TOLERANCES["sampling_z"][0]["z"]
+SAMPLING_Z = TOLERANCES["sampling_z"].value
 
 Sampler = Callable[..., jax.Array]
 

@@ -12,14 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ch2_7_documentation import SAMPLING_Z
-from experiments.common import Result, cli
+from experiments import ch2_7_documentation as ch2_7
+from experiments.common import Result, Tolerances, cli
 from jaxdl import references
 
 SECTION = "2.7"
 TITLE = "Documentation: exercises"
 REFERENCE = "ch2_7_exercises"
-# The tolerance is 2.7's (experiments.ch2_7_documentation.TOLERANCES["sampling_z"]).
+TOLERANCES: Tolerances = {"sampling_z": ch2_7.TOLERANCES["sampling_z"]}  # 2.7's, for the same kind of draws
+SAMPLING_Z = TOLERANCES["sampling_z"].value
 
 
 def keyword_names(obj) -> set[str]:

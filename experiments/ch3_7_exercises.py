@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.ch3_4_linear_regression_scratch import linreg_params, replay_dataset
-from experiments.ch3_7_weight_decay import LR, l1_penalty, l2_penalty, replay, scaled, tolerance
-from experiments.common import Result, cli
+from experiments import ch3_7_weight_decay as ch3_7
+from experiments.ch3_7_weight_decay import LR, l1_penalty, l2_penalty, replay, scaled
+from experiments.common import Result, Tolerances, cli
 from jaxdl import losses, models, optimizers, references
 
 SECTION = "3.7"
@@ -18,8 +19,10 @@ TITLE = "Weight decay: exercises"
 REFERENCE = "ch3_7_exercises"
 DATA_REFERENCE = "ch3_7_weight_decay"
 
-# The replays use ch3_7_weight_decay.TOLERANCES; the one number this module adds:
-NEAR_ZERO = 1e-3  # |w_i| below this counts as zero: a tenth of the true weights, 0.01
+# The replays are 3.7's, with its tolerances.
+TOLERANCES: Tolerances = {key: ch3_7.TOLERANCES[key] for key in ("replay steps", "epoch losses", "final parameters")}
+# Not a tolerance, a threshold of the L1/L2 table: |w_i| below it counts as zero, a tenth of the true weights, 0.01
+NEAR_ZERO = 1e-3
 
 
 def sweep(result: Result, name: str, penalty: Any, runs: dict[str, Any], dataset: Any, orders: np.ndarray,
@@ -30,11 +33,11 @@ def sweep(result: Result, name: str, penalty: Any, runs: dict[str, Any], dataset
         run, _ = replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizers.sgd(LR),
                         scaled(penalty, float(label)))
         result.compare(f"{name}, lambda {label}: loss at each of {len(run.step_losses)} steps", run.step_losses,
-                       stored["step_losses"], rtol=tolerance("step_rtol"), atol=tolerance("step_atol"))
+                       stored["step_losses"], tol=TOLERANCES["replay steps"])
         result.compare(f"{name}, lambda {label}: validation loss after each epoch", run.val_loss, stored["val_loss"],
-                       rtol=tolerance("step_rtol"))
+                       tol=TOLERANCES["epoch losses"])
         result.compare(f"{name}, lambda {label}: final w", np.ravel(run.params["W"]), stored["final"]["w"],
-                       atol=tolerance("param_atol"))
+                       tol=TOLERANCES["final parameters"])
         out[float(label)] = run
     return out
 
@@ -57,7 +60,7 @@ def run(result: Result, fast: bool) -> None:
     train = np.array([train_loss(l2[lam], dataset) for lam in lambdas])
     for lam, t in zip(lambdas, train):
         result.compare(f"L2, lambda {lam:g}: training loss at the end (all 20 examples)", t,
-                       ref["l2"][f"{lam:g}"]["train_loss"][-1], rtol=tolerance("step_rtol"))
+                       ref["l2"][f"{lam:g}"]["train_loss"][-1], tol=TOLERANCES["epoch losses"])
     best = lambdas[int(np.argmin(val))]
     torch_best = lambdas[int(np.argmin([ref["l2"][f"{lam:g}"]["val_loss"][-1] for lam in lambdas]))]
     result.compare("exercise 1: the lambda with the lowest validation loss", best, torch_best)

@@ -13,7 +13,7 @@ import optax
 
 from experiments.ch3_4_linear_regression_scratch import ReplayRun, linreg_params, replay_dataset
 from experiments.ch3_5_linear_regression_concise import mse
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import data, losses, models, optimizers, plotting, references, training
 from jaxdl.data import Dataset
 
@@ -28,24 +28,23 @@ LAMBDAS = (0.0, 3.0)
 NUM_KEYS = 3
 
 # Every tolerance and band margin of this experiment, with its reason.
-TOLERANCES: dict[str, tuple[float, str]] = {
-    "step_rtol": (1e-4, "per-step losses and validation losses: float32 sums over 200 inputs in another order, "
-                        "40 steps"),
-    "step_atol": (1e-11, "per-step losses near 0: without decay the concise model interpolates the 20 examples "
-                         "and its minibatch MSE falls to ~1e-10, a difference of nearly equal float32 numbers; a "
-                         "float64 replay puts both float32 runs ~1e-3 (relative, ~2e-13 absolute) from it"),
-    "param_atol": (1e-6, "final w and b (entries ~0.01): float32 rounding after 40 updates, measured ~1e-8"),
-    "penalty_rtol": (1e-4, "d2l's 'L2 norm of w', a sum of 200 squares of the replayed w"),
-    "equivalence_rtol": (1e-5, "decay in the optimizer against the penalty in the loss: the same update, "
-                               "w - lr (g + wd w), summed in another order"),
-    "band_sds": (1.5, "band margin in standard deviations of 20 PyTorch seeds, as 3.4: the range of 20 seeds is "
-                      "about +-1.9 sd, so the band is about +-3.4 sd"),
+TOLERANCES: Tolerances = {
+    "replay steps": Tolerance(rtol=1e-4, atol=1e-11, why="per-step losses: float32 sums over 200 inputs in another "
+                              "order, 40 steps. atol: per-step losses near 0: without decay the concise model "
+                              "interpolates the 20 examples and its minibatch MSE falls to ~1e-10, a difference of "
+                              "nearly equal float32 numbers; a float64 replay puts both float32 runs ~1e-3 "
+                              "(relative, ~2e-13 absolute) from it"),
+    "epoch losses": Tolerance(rtol=1e-4, why="validation losses after each epoch (and training losses over all 20 "
+                              "examples): float32 sums over 200 inputs in another order, 40 steps"),
+    "final parameters": Tolerance(atol=1e-6, why="final w and b (entries ~0.01): float32 rounding after 40 updates, "
+                                  "measured ~1e-8"),
+    "l2 penalty": Tolerance(rtol=1e-4, why="d2l's 'L2 norm of w', a sum of 200 squares of the replayed w"),
+    "decay = penalty": Tolerance(rtol=1e-5, atol=1e-9, why="decay in the optimizer against the penalty in the loss: "
+                                 "the same update, w - lr (g + wd w), summed in another order; atol for entries "
+                                 "near 0"),
+    "book band sds": Margin(1.5, why="band margin in standard deviations of 20 PyTorch seeds, as 3.4: the range of "
+                            "20 seeds is about +-1.9 sd, so the band is about +-3.4 sd"),
 }
-
-
-def tolerance(name: str) -> float:
-    """The value of one entry of TOLERANCES."""
-    return TOLERANCES[name][0]
 
 
 # ----------------------------------------------------------------------------- the model pieces
@@ -97,14 +96,15 @@ def replay(apply: training.Apply, loss: training.Loss, params: Any, dataset: Dat
 def compare_replay(result: Result, name: str, run: ReplayRun, ref: dict[str, Any]) -> None:
     """Every step's loss, the validation loss after each epoch, the final parameters and d2l's 'L2 norm of w'."""
     result.compare(f"{name}: loss at each of {len(run.step_losses)} steps", run.step_losses, ref["step_losses"],
-                   rtol=tolerance("step_rtol"), atol=tolerance("step_atol"))
+                   tol=TOLERANCES["replay steps"])
     result.compare(f"{name}: validation loss after each epoch", run.val_loss, ref["val_loss"],
-                   rtol=tolerance("step_rtol"))
+                   tol=TOLERANCES["epoch losses"])
     result.compare(f"{name}: final w (200 entries)", np.ravel(run.params["W"]), ref["final"]["w"],
-                   atol=tolerance("param_atol"))
-    result.compare(f"{name}: final b", np.ravel(run.params["b"]), ref["final"]["b"], atol=tolerance("param_atol"))
+                   tol=TOLERANCES["final parameters"])
+    result.compare(f"{name}: final b", np.ravel(run.params["b"]), ref["final"]["b"],
+                   tol=TOLERANCES["final parameters"])
     result.compare(f"{name}: l2_penalty(w) ('L2 norm of w')", l2_penalty(run.params), ref["l2_penalty_w"],
-                   rtol=tolerance("penalty_rtol"))
+                   tol=TOLERANCES["l2 penalty"])
 
 
 def replays(result: Result, ref: dict[str, Any]) -> dict[str, training.History]:
@@ -130,7 +130,7 @@ def replays(result: Result, ref: dict[str, Any]) -> dict[str, training.History]:
                               scaled(l2_penalty, lambd))
         result.compare(f"concise wd {lambd:g}: decay in the optimizer = wd * l2_penalty in the loss, final w",
                        np.ravel(decay.params["W"]), np.ravel(penalised.params["W"]),
-                       rtol=tolerance("equivalence_rtol"), atol=1e-9)
+                       tol=TOLERANCES["decay = penalty"])
     result.text(
         "Replay: the 120 x 200 data, the initial w (0.01 times a NumPy normal draw, b = 0) and each epoch's order "
         "of the 20 training examples come from one NumPy generator, stored with the reference; jaxdl runs the "
@@ -169,9 +169,9 @@ def book_quantities(epoch_train_loss: float, val_loss: float, penalty: float) ->
 
 
 def band(values: Any) -> tuple[float, float]:
-    """[min - m, max + m] over the PyTorch seeds, m = TOLERANCES' band_sds standard deviations of the seeds."""
+    """[min - m, max + m] over the PyTorch seeds, m = TOLERANCES' "book band sds" standard deviations of the seeds."""
     values = np.asarray(values, np.float64)
-    margin = tolerance("band_sds") * values.std(ddof=1)
+    margin = TOLERANCES["book band sds"].value * values.std(ddof=1)
     return float(values.min() - margin), float(values.max() + margin)
 
 
@@ -218,7 +218,7 @@ def run(result: Result, fast: bool) -> None:
     result.text(
         f"Book runs: d2l's training (10 epochs, batch 5, lr 0.01) on fresh data from each library's own RNG, "
         f"{len(keys)} jaxdl key(s) beside 20 PyTorch seeds; key 0 must lie within the seeds' range widened by "
-        f"{tolerance('band_sds')} standard deviations:\n\n" + "\n".join(lines) + "\n\n"
+        f"{TOLERANCES['book band sds'].value} standard deviations:\n\n" + "\n".join(lines) + "\n\n"
         "Without the penalty the 200 weights fit the 20 training examples and the training loss falls while the "
         "validation loss stays high; with lambda = 3 the weights shrink (l2_penalty(w) is much smaller) and the "
         "validation loss is lower. The concise runs start from nn.Linear's default init, as d2l's code runs "

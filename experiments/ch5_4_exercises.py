@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.ch5_4_numerical_stability import running_product
-from experiments.common import Result, cli
+from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import plotting, references
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.models import Params, dense_apply
@@ -22,26 +22,20 @@ TITLE = "Numerical stability and initialisation: exercises"
 REFERENCE = "ch5_4_exercises"
 
 # Every tolerance of this experiment, with its reason.
-TOLERANCES: dict[str, tuple[dict[str, float], str]] = {
-    "replay_losses": ({"rtol": 1e-4}, "the project's per-step replay tolerance"),
-    "replay_params": ({"atol": 1e-5}, "final parameters after 50 replayed SGD steps, float32"),
-    "singular_values": ({"rtol": 1e-5, "atol": 1e-5},
-                        "float32 SVD/eigenvalues of 4x4 matrices by two LAPACK-style routines: agree to a few "
-                        "ulp of the largest value"),
-    "log10_cond": ({"atol": 0.01},
-                   "condition number of the running float32 product while it is below COND_EXACT: the smallest "
-                   "singular value then carries a relative rounding error under cond * 6e-8 < 0.6% (0.003 in "
-                   "log10); beyond ~1e7 it is rounding noise in either library and is not compared"),
+TOLERANCES: Tolerances = {
+    "replay_losses": Tolerance(rtol=1e-4, why="the project's per-step replay tolerance"),
+    "replay_params": Tolerance(atol=1e-5, why="final parameters after 50 replayed SGD steps, float32"),
+    "singular_values": Tolerance(rtol=1e-5, atol=1e-5, why="float32 SVD/eigenvalues of 4x4 matrices by two "
+                                 "LAPACK-style routines: agree to a few ulp of the largest value"),
+    "log10_cond": Tolerance(atol=0.01, why="condition number of the running float32 product while it is below "
+                            "COND_EXACT: the smallest singular value then carries a relative rounding error under "
+                            "cond * 6e-8 < 0.6% (0.003 in log10); beyond ~1e7 it is rounding noise in either library "
+                            "and is not compared"),
 }
 
 
 COND_EXACT = 1e5  # compare the running product's condition number while it is below this
 COND_CAPPED = 1e6  # and the step at which each library's first exceeds this
-
-
-def tol(name: str) -> dict[str, float]:
-    """The keyword arguments of compare for the named tolerance."""
-    return TOLERANCES[name][0]
 
 
 # --- Exercise 2: can linear or softmax regression start from all-equal weights? ------------------------
@@ -81,9 +75,9 @@ def exercise_equal_init(result: Result, ref: dict) -> None:
                                    ("softmax", softmax_loss, jnp.asarray(ref["y_softmax"]), 4)):
         theirs = ref[name]
         losses, params = train(equal_init(X.shape[1], outputs, ref["constant"]), X, y, loss, ref["lr"], ref["steps"])
-        result.compare(f"{name}: loss at each of {ref['steps']} steps", losses, theirs["losses"], **tol("replay_losses"))
-        result.compare(f"{name}: W after training", params["W"], theirs["params"]["weight"], **tol("replay_params"))
-        result.compare(f"{name}: b after training", params["b"], theirs["params"]["bias"], **tol("replay_params"))
+        result.compare(f"{name}: loss at each of {ref['steps']} steps", losses, theirs["losses"], tol=TOLERANCES["replay_losses"])
+        result.compare(f"{name}: W after training", params["W"], theirs["params"]["weight"], tol=TOLERANCES["replay_params"])
+        result.compare(f"{name}: b after training", params["b"], theirs["params"]["bias"], tol=TOLERANCES["replay_params"])
         runs[name] = (losses, params)
     # The least-squares optimum the linear run heads for (lstsq with a column of ones for the bias).
     A = np.hstack([np.asarray(ref["X"], np.float64), np.ones((len(ref["X"]), 1))])
@@ -128,11 +122,11 @@ def log10_condition(products: jax.Array) -> np.ndarray:
 def exercise_bounds(result: Result, ref: dict, matrices: jax.Array) -> None:
     ours = spectra(matrices[:-1], matrices[1:])
     for name in ("svd_A", "svd_B", "svd_AB"):
-        result.compare(f"singular values of {name[4:]} (100 pairs)", ours[name], ref[name], **tol("singular_values"))
+        result.compare(f"singular values of {name[4:]} (100 pairs)", ours[name], ref[name], tol=TOLERANCES["singular_values"])
     for name in ("eig_abs_A", "eig_abs_B", "eig_abs_AB"):
         # eigvals' order is unspecified: compare each matrix's sorted magnitudes
         result.compare(f"|eigenvalues| of {name[8:]}, sorted", np.sort(ours[name], axis=1), np.sort(ref[name], axis=1),
-                       **tol("singular_values"))
+                       tol=TOLERANCES["singular_values"])
     s = {k: np.asarray(v, np.float64) for k, v in ours.items()}
     top = s["svd_AB"][:, 0] / (s["svd_A"][:, 0] * s["svd_B"][:, 0])
     bottom = s["svd_AB"][:, -1] / (s["svd_A"][:, -1] * s["svd_B"][:, -1])
@@ -149,7 +143,7 @@ def exercise_bounds(result: Result, ref: dict, matrices: jax.Array) -> None:
     exact = theirs_cond < np.log10(COND_EXACT)
     n_exact = int(np.argmin(exact))  # the first step at or above COND_EXACT
     result.compare(f"log10 condition number of the running product, first {n_exact} steps", cond[:n_exact],
-                   theirs_cond[:n_exact], **tol("log10_cond"))
+                   theirs_cond[:n_exact], tol=TOLERANCES["log10_cond"])
     result.compare(f"first step whose condition number exceeds {COND_CAPPED:g}",
                    int(np.argmax(cond > np.log10(COND_CAPPED))), int(np.argmax(theirs_cond > np.log10(COND_CAPPED))))
     bound = np.cumsum(log10_condition(matrices))

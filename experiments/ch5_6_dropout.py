@@ -21,7 +21,7 @@ from experiments.ch5_2_mlp_implementation import (
     summary,
     torch_rows,
 )
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import dropout, fashion_mnist, losses, models, optimizers, plotting, references, training
 from jaxdl.data import Dataset
 from jaxdl.training import History
@@ -41,23 +41,28 @@ MODELS: dict[str, tuple[Callable, Callable[[float], optax.GradientTransformation
 }
 
 # Every tolerance and band margin of this experiment, with its reason.
-TOLERANCES: dict[str, tuple[float, str]] = {
-    "step_rtol": (1e-4, "per-step losses, validation loss and logits of the replay: float32 matmuls summed in "
-                        "another order, 80 steps; the masks are the same bits on both sides"),
-    "grad_rtol": (1e-4, "gradient slices at init (norms: 1e-5), as 5.2"),
-    "param_atol": (1e-5, "final parameters after 80 steps (entries up to ~0.1), as 5.2's concise model"),
-    "param_sum_rtol": (1e-4, "the sum of a weight matrix, as 5.2's concise model"),
-    "val_acc_atol": (1e-3, "one validation image of 1000 may flip where two logits are within float32 noise"),
-    "kept_sd": (5.0, "fraction of a million entries kept, jaxdl's key against PyTorch's seed: two independent "
-                     "samples, within 5 standard deviations sqrt(2 p (1 - p) / n)"),
-    "acc_margin": (0.01, "book band: the project's goal, within one point of validation accuracy of PyTorch's seeds"),
-    "loss_margin": (0.03, "book band, losses: one accuracy point is worth ~0.026 of validation loss (5.2)"),
+TOLERANCES: Tolerances = {
+    "replay steps": Tolerance(rtol=1e-4, why="per-step losses and validation loss of the replay: float32 matmuls "
+                              "summed in another order, 80 steps; the masks are the same bits on both sides"),
+    "val logits": Tolerance(rtol=1e-4, atol=1e-5, why="eval-mode logits of the replayed model, as its losses; atol "
+                            "for logits near 0"),
+    "init loss": Tolerance(rtol=1e-6, why="one float32 mean of the first batch's cross-entropies, same masks"),
+    "init grad W": Tolerance(rtol=1e-4, atol=1e-7, why="gradient slices at init (norms: 1e-5), as 5.2: rtol the sum "
+                             "of a gradient matrix, atol per entry"),
+    "init grad b": Tolerance(rtol=1e-5, atol=1e-8, why="bias gradients at init, small entries near 0, as 5.2"),
+    "final W": Tolerance(rtol=1e-4, atol=1e-5, why="final parameters after 80 steps (entries up to ~0.1), as 5.2's "
+                         "concise model: rtol the sum of a weight matrix, atol per entry"),
+    "final b": Tolerance(atol=1e-5, why="final parameters after 80 steps (entries up to ~0.1), as 5.2's concise "
+                         "model"),
+    "val acc": Tolerance(atol=1e-3, why="one validation image of 1000 may flip where two logits are within float32 "
+                         "noise"),
+    "kept sds": Margin(5.0, why="fraction of a million entries kept, jaxdl's key against PyTorch's seed: two "
+                       "independent samples, within 5 standard deviations sqrt(2 p (1 - p) / n)"),
+    "kept value": Tolerance(rtol=1e-6, why="1 / (1 - p) in float32 on both sides: at most last-bit differences"),
+    "band val_acc": Margin(0.01, why="book band: the project's goal, within one point of validation accuracy of "
+                           "PyTorch's seeds"),
+    "band losses": Margin(0.03, why="book band, losses: one accuracy point is worth ~0.026 of validation loss (5.2)"),
 }
-
-
-def tolerance(name: str) -> float:
-    """The value of one entry of TOLERANCES."""
-    return TOLERANCES[name][0]
 
 
 # ----------------------------------------------------------------------------- training
@@ -84,7 +89,7 @@ def check_band(result: Result, label: str, history: History, book: dict[str, Any
             "epoch_train_loss": history.epoch_train_loss()[e]}
     for name, value in ours.items():
         seeds = [run[e] for run in book[name]]
-        margin = tolerance("acc_margin" if name == "val_acc" else "loss_margin")
+        margin = TOLERANCES["band val_acc" if name == "val_acc" else "band losses"].value
         result.within(f"{label}: {name}, epoch {e + 1}", value, min(seeds) - margin, max(seeds) + margin,
                       reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds)")
 
@@ -150,22 +155,22 @@ def compare_replay(result: Result, label: str, ours: dict[str, Any], ref: dict[s
                        ref[f"{what}_checksum"][:16])
     grads = ref["init_grads"]
     result.compare(f"{label}: loss at init, first batch, first masks", ours["init_grads"]["loss"], grads["loss"],
-                   rtol=1e-6)
+                   tol=TOLERANCES["init loss"])
     for i, (g, theirs) in enumerate(zip(ours["init_grads"]["layers"], grads["layers"]), start=1):
-        compare_summary(result, f"{label}: grad W{i} at init", g["W"], theirs["W"], atol=1e-7,
-                        sum_rtol=tolerance("grad_rtol"))
-        result.compare(f"{label}: grad b{i} at init", g["b"], theirs["b"], rtol=1e-5, atol=1e-8)
+        compare_summary(result, f"{label}: grad W{i} at init", g["W"], theirs["W"],
+                        atol=TOLERANCES["init grad W"].atol, sum_rtol=TOLERANCES["init grad W"].rtol)
+        result.compare(f"{label}: grad b{i} at init", g["b"], theirs["b"], tol=TOLERANCES["init grad b"])
     result.compare(f"{label}: loss of every step ({len(ref['step_losses'])})", ours["step_losses"],
-                   ref["step_losses"], rtol=tolerance("step_rtol"))
+                   ref["step_losses"], tol=TOLERANCES["replay steps"])
     for i, (p, theirs) in enumerate(zip(ours["final"], ref["final"]), start=1):
-        compare_summary(result, f"{label}: final W{i}", p["W"], theirs["W"], atol=tolerance("param_atol"),
-                        sum_rtol=tolerance("param_sum_rtol"))
-        result.compare(f"{label}: final b{i}", p["b"], theirs["b"], atol=tolerance("param_atol"))
+        compare_summary(result, f"{label}: final W{i}", p["W"], theirs["W"], atol=TOLERANCES["final W"].atol,
+                        sum_rtol=TOLERANCES["final W"].rtol)
+        result.compare(f"{label}: final b{i}", p["b"], theirs["b"], tol=TOLERANCES["final b"])
     result.compare(f"{label}: eval-mode logits, first 8 val images", ours["val_logits_first_8"],
-                   ref["val_logits_first_8"], rtol=tolerance("step_rtol"), atol=1e-5)
+                   ref["val_logits_first_8"], tol=TOLERANCES["val logits"])
     result.compare(f"{label}: val loss (subset, no dropout)", ours["val_loss"], ref["val_loss"],
-                   rtol=tolerance("step_rtol"))
-    result.compare(f"{label}: val acc (subset)", ours["val_acc"], ref["val_acc"], atol=tolerance("val_acc_atol"))
+                   tol=TOLERANCES["replay steps"])
+    result.compare(f"{label}: val acc (subset)", ours["val_acc"], ref["val_acc"], tol=TOLERANCES["val acc"])
 
 
 # ----------------------------------------------------------------------------- masks
@@ -181,12 +186,12 @@ def compare_masks(result: Result, stored: dict[str, Any]) -> None:
                                     ("dropout (bernoulli)", dropout.dropout, "concise_kept")):
             Y = layer(jax.random.key(0), X, p)
             kept = float((Y != 0).mean())
-            bound = tolerance("kept_sd") * np.sqrt(2 * p * (1 - p) / n)
+            bound = TOLERANCES["kept sds"].value * np.sqrt(2 * p * (1 - p) / n)
             result.compare(f"p = {p:g}: fraction kept by {name} vs PyTorch's {theirs.split('_')[0]}", kept,
                            row[theirs], atol=bound)
         if p < 1:
             result.compare(f"p = {p:g}: a kept entry becomes 1 / (1 - p)", float(Y.max()), row["kept_value"],
-                           rtol=1e-6)
+                           tol=TOLERANCES["kept value"])
 
 
 def functional_demo(params: list[models.Params], X: jax.Array) -> str:
@@ -258,9 +263,9 @@ def run(result: Result, fast: bool) -> None:
         "dropout 0.5 after each hidden layer, batch 256, lr 0.1, nn.Linear's default init):\n\n"
         + HISTORY_HEADER + "\n" + "\n".join(rows) + "\n\n"
         "Each library draws its own init, orders and masks, so only the spread can be compared: jaxdl's numbers "
-        f"must lie within the PyTorch seeds' range widened by {tolerance('acc_margin')} accuracy and "
-        f"{tolerance('loss_margin')} in the losses. The training loss is measured with dropout on, the validation "
-        "numbers with it off. Scratch: `dropout.dropout_layer` (d2l's U[0, 1) > p) with `optimizers.sgd`; concise: "
+        f"must lie within the PyTorch seeds' range widened by {TOLERANCES['band val_acc'].value} accuracy and "
+        f"{TOLERANCES['band losses'].value} in the losses. The training loss is measured with dropout on, the "
+        "validation numbers with it off. Scratch: `dropout.dropout_layer` (d2l's U[0, 1) > p) with `optimizers.sgd`; concise: "
         "`dropout.dropout` (`jax.random.bernoulli`, as nn.Dropout draws) with `optimizers.optax_sgd`; the step "
         "keys come from `fit(..., step_rng=key)`."
     )

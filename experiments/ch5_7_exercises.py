@@ -12,7 +12,7 @@ import numpy as np
 
 from experiments.ch3_5_linear_regression_concise import mse
 from experiments.ch5_7_kaggle_house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run, replay_init
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import kaggle_house, models, optimizers, references, training
 from jaxdl.data import batch_plan
 from jaxdl.kaggle_house import HouseData
@@ -22,12 +22,12 @@ SECTION = "5.7"
 TITLE = "Predicting house prices on Kaggle: exercises"
 REFERENCE = "ch5_7_exercises"
 
-#: Every tolerance and band margin of this module, with its reason (pinned by tests/test_ch5_7_kaggle_house.py).
-TOLERANCES: dict[str, dict[str, Any]] = {
-    "sweep_margin": {"atol": 0.02, "why": "3 PyTorch seeds per learning rate bound the spread poorly; their ranges "
-                     "are up to 0.014 wide (lr 0.03), so jaxdl's one run may lie 0.02 outside them"},
-    "raw_step_loss": {"rtol": 1e-4, "atol": 0.0, "why": "the project's replay tolerance; the losses grow from 1e6 "
-                      "to overflow, but each step's relative float32 error stays that of one step"},
+#: Every tolerance and band margin of this module, with its reason (pinned by tests/test_tolerances.py).
+TOLERANCES: Tolerances = {
+    "sweep_margin": Margin(0.02, why="3 PyTorch seeds per learning rate bound the spread poorly; their ranges "
+                           "are up to 0.014 wide (lr 0.03), so jaxdl's one run may lie 0.02 outside them"),
+    "raw_step_loss": Tolerance(rtol=1e-4, atol=0.0, why="the project's replay tolerance; the losses grow from 1e6 "
+                               "to overflow, but each step's relative float32 error stays that of one step"),
 }
 
 
@@ -47,7 +47,7 @@ def sweep(result: Result, data: HouseData, ref: dict[str, Any], fast: bool) -> d
             result.compare(f"lr {lr:g}: k-fold training diverges (NaN), as in all PyTorch seeds",
                            bool(np.isnan(ours[lr])), True)
         else:
-            m = TOLERANCES["sweep_margin"]["atol"]
+            m = TOLERANCES["sweep_margin"].value
             result.within(f"lr {lr:g}: average validation log mse, jaxdl key 0", ours[lr], min(seeds) - m,
                           max(seeds) + m, reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds)")
     return ours
@@ -98,15 +98,15 @@ def unstandardized(result: Result, data: HouseData, raw: HouseData, ref: dict[st
     losses, stored = np.float32(losses), np.float32(stored)
     finite = np.isfinite(stored)
     result.compare(f"raw features: the {finite.sum()} finite step losses", losses[finite], stored[finite],
-                   **{k: TOLERANCES["raw_step_loss"][k] for k in ("rtol", "atol")})
+                   tol=TOLERANCES["raw_step_loss"])
     first_bad = lambda a: int(np.flatnonzero(~np.isfinite(a))[0]) + 1  # noqa: E731
     result.compare("raw features: first step whose loss is not finite", first_bad(losses), first_bad(stored))
     try:
         own_run(jax.random.key(0), raw, epochs=1)
-        message = "(no divergence)"
-    except TrainingDiverged as err:
-        message = str(err)
-    result.compare("raw features: jaxdl's fit refuses to go on", message.startswith("the training loss became"), True)
+        message, diverged = "(no divergence)", False
+    except TrainingDiverged as err:  # the divergence rule stops it before the loss overflows
+        message, diverged = str(err), True
+    result.compare("raw features: jaxdl's fit refuses to go on", diverged, True)
     lr_std, lr_raw = largest_stable_lr(data.X_train), largest_stable_lr(raw.X_train)
     result.text(
         "Exercise 5, no standardisation: the numeric columns keep their units (LotArea in square feet, up to "

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.ch3_5_linear_regression_concise import mse
-from experiments.common import Result, cli
+from experiments.common import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import kaggle_house, models, optimizers, references, training
 from jaxdl.data import Dataset
 from jaxdl.kaggle_house import HouseData
@@ -26,28 +26,24 @@ REFERENCE = "ch5_7_kaggle_house_prices"
 BATCH_SIZE, LR, EPOCHS, K = 64, 0.01, 10, 5
 JAXDL_KEYS = (0, 1)
 
-#: Every tolerance and band margin of this experiment, with its reason (pinned by tests/test_ch5_7_kaggle_house.py).
-TOLERANCES: dict[str, dict[str, Any]] = {
-    "features": {"rtol": 0.0, "atol": 0.0, "why": "the same pandas operations on the same table, rounded once "
-                 "from float64 to float32 as torch.tensor(..., dtype=float32) does: bit for bit"},
-    "label_sum": {"rtol": 0.0, "atol": 2e-6, "why": "log prices are the float64 log rounded to float32; torch.log's "
-                  "float32 log is 1 ulp (9.5e-7) off that at one of the 1460 prices, so the sums may differ by it"},
-    "step_loss": {"rtol": 1e-4, "atol": 0.0, "why": "the project's replay tolerance: float32 sums of 330 products "
-                  "in another order, over 190 steps per fold"},
-    "final_params": {"rtol": 1e-5, "atol": 1e-6, "why": "weights of size ~0.05 and a bias ~0.5 after 190 float32 "
-                     "updates per fold; measured: at most 1.8e-7 apart, and the weight sums (~23) 1.5e-6 (6e-8 "
-                     "relative)"},
-    "val": {"rtol": 1e-4, "atol": 0.0, "why": "validation losses, log-RMSEs and predicted prices of the replayed "
-            "models: the same float32 rounding as the step losses"},
-    "band_sds": {"sds": 2.5, "why": "book runs: jaxdl's own random numbers are one more draw; the band is the range "
-                 "of 20 PyTorch seeds widened by 2.5 of their standard deviations, since an honest 21st draw "
-                 "falls outside the bare range about 1 time in 10"},
+#: Every tolerance and band margin of this experiment, with its reason (pinned by tests/test_tolerances.py).
+TOLERANCES: Tolerances = {
+    "features": Tolerance(rtol=0.0, atol=0.0, why="the same pandas operations on the same table, rounded once "
+                          "from float64 to float32 as torch.tensor(..., dtype=float32) does: bit for bit"),
+    "label_sum": Tolerance(rtol=0.0, atol=2e-6, why="log prices are the float64 log rounded to float32; torch.log's "
+                           "float32 log is 1 ulp (9.5e-7) off that at one of the 1460 prices, so the sums may differ "
+                           "by it"),
+    "step_loss": Tolerance(rtol=1e-4, atol=0.0, why="the project's replay tolerance: float32 sums of 330 products "
+                           "in another order, over 190 steps per fold"),
+    "final_params": Tolerance(rtol=1e-5, atol=1e-6, why="weights of size ~0.05 and a bias ~0.5 after 190 float32 "
+                              "updates per fold; measured: at most 1.8e-7 apart, and the weight sums (~23) 1.5e-6 "
+                              "(6e-8 relative)"),
+    "val": Tolerance(rtol=1e-4, atol=0.0, why="validation losses, log-RMSEs and predicted prices of the replayed "
+                     "models: the same float32 rounding as the step losses"),
+    "band_sds": Margin(2.5, why="book runs: jaxdl's own random numbers are one more draw; the band is the range "
+                       "of 20 PyTorch seeds widened by 2.5 of their standard deviations, since an honest 21st draw "
+                       "falls outside the bare range about 1 time in 10"),
 }
-
-
-def tol(name: str) -> dict[str, float]:
-    """The rtol/atol of a TOLERANCES entry, as keyword arguments of Result.compare."""
-    return {k: TOLERANCES[name][k] for k in ("rtol", "atol")}
 
 
 # ----------------------------------------------------------------------------- data
@@ -179,18 +175,20 @@ def compare_replay(result: Result, ours: dict[str, Any], stored: dict[str, Any])
         result.compare(f"replay: {name.split('_')[0]} drawn by NumPy (SHA-256)", ours[name], stored[name])
     for j, (mine, theirs) in enumerate(zip(ours["folds"], stored["folds"]), start=1):
         result.compare(f"replay fold {j}: loss of every step ({len(theirs['step_losses'])})",
-                       mine["history"].train_loss, theirs["step_losses"], **tol("step_loss"))
+                       mine["history"].train_loss, theirs["step_losses"], tol=TOLERANCES["step_loss"])
         final = weight_summary(mine["params"], len(theirs["final"]["weight_first"]))
         for name, value in final.items():
-            result.compare(f"replay fold {j}: final {name}", value, theirs["final"][name], **tol("final_params"))
+            result.compare(f"replay fold {j}: final {name}", value, theirs["final"][name],
+                           tol=TOLERANCES["final_params"])
         result.compare(f"replay fold {j}: d2l's val loss (log MSE), last epoch", mine["val_loss"],
-                       theirs["val_loss"][-1], **tol("val"))
-        result.compare(f"replay fold {j}: val log-RMSE", mine["val_log_rmse"], theirs["val_log_rmse"], **tol("val"))
+                       theirs["val_loss"][-1], tol=TOLERANCES["val"])
+        result.compare(f"replay fold {j}: val log-RMSE", mine["val_log_rmse"], theirs["val_log_rmse"],
+                       tol=TOLERANCES["val"])
     result.compare("replay: average validation log mse", ours["average_val_log_mse"],
-                   float(np.mean([f["val_loss"][-1] for f in stored["folds"]])), **tol("val"))
+                   float(np.mean([f["val_loss"][-1] for f in stored["folds"]])), tol=TOLERANCES["val"])
     for name in ("sum", "first"):
         result.compare(f"replay: submission prices, {name}", ours["submission"][name], stored["submission"][name],
-                       **tol("val"))
+                       tol=TOLERANCES["val"])
 
 
 # ----------------------------------------------------------------------------- book band
@@ -199,7 +197,7 @@ def compare_replay(result: Result, ours: dict[str, Any], stored: dict[str, Any])
 def band(values: Any) -> tuple[float, float]:
     """The PyTorch seeds' range widened on both sides by TOLERANCES['band_sds'] of their standard deviations."""
     values = np.asarray(values, np.float64)
-    margin = TOLERANCES["band_sds"]["sds"] * values.std(ddof=1)
+    margin = TOLERANCES["band_sds"].value * values.std(ddof=1)
     return float(values.min() - margin), float(values.max() + margin)
 
 
@@ -257,12 +255,13 @@ def compare_features(result: Result, data: HouseData, ref: dict[str, Any]) -> No
         result.compare(f"{name} shape", shape, ref["shapes"][name])
     for name, digest in ours["sha256"].items():
         result.compare(f"{name} float32 bytes (SHA-256)", digest, ref["sha256"][name])
-        result.compare(f"{name} column sums", ours["column_sums"][name], ref["column_sums"][name], **tol("features"))
+        result.compare(f"{name} column sums", ours["column_sums"][name], ref["column_sums"][name],
+                       tol=TOLERANCES["features"])
     row = ref["row"]["index"]
-    result.compare(f"X_train row {row}", data.X_train[row], ref["row"]["X_train"], **tol("features"))
-    result.compare(f"X_test row {row}", data.X_test[row], ref["row"]["X_test"], **tol("features"))
+    result.compare(f"X_train row {row}", data.X_train[row], ref["row"]["X_train"], tol=TOLERANCES["features"])
+    result.compare(f"X_test row {row}", data.X_test[row], ref["row"]["X_test"], tol=TOLERANCES["features"])
     result.compare("log SalePrice, sum over the 1460 houses", data.y_train.astype(np.float64).sum(), ref["y_train_sum"],
-                   **tol("label_sum"))
+                   tol=TOLERANCES["label_sum"])
 
 
 def run(result: Result, fast: bool) -> None:
@@ -310,7 +309,7 @@ def run(result: Result, fast: bool) -> None:
         f"its own random numbers. PyTorch, {len(torch_avg)} seeds: average validation log mse {torch_avg.mean():.4f} "
         f"(from {torch_avg.min():.4f} to {torch_avg.max():.4f}); jaxdl: "
         + ", ".join(f"key {k}: {r['average_val_log_mse']:.4f}" for k, r in runs.items())
-        + f". Band: the seeds' range widened by {TOLERANCES['band_sds']['sds']} standard deviations.\n\n"
+        + f". Band: the seeds' range widened by {TOLERANCES['band_sds'].value} standard deviations.\n\n"
         "d2l's model is 3.5's `LinearRegression`: `nn.LazyLinear(1)` followed by `normal_(0, 0.01)` and "
         "`fill_(0)`, which change nothing on a lazy layer, so every fold starts from nn.Linear's default "
         "U(-1/sqrt(330), 1/sqrt(330)) for weight and bias; jaxdl uses `models.dense_init(sigma=None)`. The "

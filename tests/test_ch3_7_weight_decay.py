@@ -26,13 +26,16 @@ def setup(ref):
     return replay_dataset(stored), np.asarray(stored["orders"]), linreg_params(ref["init"]["w"], ref["init"]["b"])
 
 
+def allclose(actual, desired, tol) -> None:
+    np.testing.assert_allclose(actual, desired, rtol=tol.rtol, atol=tol.atol)
+
+
 def assert_matches(run, stored) -> None:
-    np.testing.assert_allclose(run.step_losses, stored["step_losses"], rtol=wd.tolerance("step_rtol"),
-                               atol=wd.tolerance("step_atol"))
-    np.testing.assert_allclose(run.val_loss, stored["val_loss"], rtol=wd.tolerance("step_rtol"))
-    np.testing.assert_allclose(np.ravel(run.params["W"]), stored["final"]["w"], rtol=0, atol=wd.tolerance("param_atol"))
-    np.testing.assert_allclose(np.ravel(run.params["b"]), stored["final"]["b"], rtol=0, atol=wd.tolerance("param_atol"))
-    np.testing.assert_allclose(wd.l2_penalty(run.params), stored["l2_penalty_w"], rtol=wd.tolerance("penalty_rtol"))
+    allclose(run.step_losses, stored["step_losses"], wd.TOLERANCES["replay steps"])
+    allclose(run.val_loss, stored["val_loss"], wd.TOLERANCES["epoch losses"])
+    allclose(np.ravel(run.params["W"]), stored["final"]["w"], wd.TOLERANCES["final parameters"])
+    allclose(np.ravel(run.params["b"]), stored["final"]["b"], wd.TOLERANCES["final parameters"])
+    allclose(wd.l2_penalty(run.params), stored["l2_penalty_w"], wd.TOLERANCES["l2 penalty"])
 
 
 def test_replay_data_is_d2l_high_dimensional_problem(ref, setup):
@@ -83,8 +86,7 @@ def test_decay_in_the_optimizer_equals_the_penalty_in_the_loss(setup):
     penalty, _ = wd.replay(models.dense_apply, mse, init, dataset, orders, optimizers.optax_sgd(wd.LR),
                            wd.scaled(wd.l2_penalty, 3.0))
     for name in ("W", "b"):
-        np.testing.assert_allclose(decay.params[name], penalty.params[name], rtol=wd.tolerance("equivalence_rtol"),
-                                   atol=1e-9)
+        allclose(decay.params[name], penalty.params[name], wd.TOLERANCES["decay = penalty"])
     # the losses differ by the penalty alone: fit reports the objective it differentiates
     assert np.all(penalty.step_losses > decay.step_losses)
 
@@ -115,10 +117,13 @@ def test_weight_decay_shrinks_w_in_the_book_runs(ref):
 
 
 def test_tolerances_are_the_stated_ones_with_reasons():
-    assert {k: v for k, (v, _) in wd.TOLERANCES.items()} == {
-        "step_rtol": 1e-4, "step_atol": 1e-11, "param_atol": 1e-6, "penalty_rtol": 1e-4, "equivalence_rtol": 1e-5,
-        "band_sds": 1.5}
-    assert all(len(reason) > 20 for _, reason in wd.TOLERANCES.values())
+    t = wd.TOLERANCES
+    assert {k: (v.rtol, v.atol) for k, v in t.items() if k != "book band sds"} == {
+        "replay steps": (1e-4, 1e-11), "epoch losses": (1e-4, 0.0), "final parameters": (0.0, 1e-6),
+        "l2 penalty": (1e-4, 0.0), "decay = penalty": (1e-5, 1e-9)}
+    assert t["book band sds"].value == 1.5
+    assert all(len(entry.why) > 20 for entry in t.values())
+    assert all(exercises.TOLERANCES[k] is t[k] for k in exercises.TOLERANCES)
 
 
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
@@ -129,9 +134,8 @@ def test_exercise_replays_match_torch(setup, penalty):
     for label, spec in stored.items():
         run, _ = wd.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizers.sgd(wd.LR),
                            wd.scaled(fn, float(label)))
-        np.testing.assert_allclose(run.step_losses, spec["step_losses"], rtol=wd.tolerance("step_rtol"),
-                                   atol=wd.tolerance("step_atol"))
-        np.testing.assert_allclose(np.ravel(run.params["W"]), spec["final"]["w"], atol=wd.tolerance("param_atol"))
+        allclose(run.step_losses, spec["step_losses"], wd.TOLERANCES["replay steps"])
+        allclose(np.ravel(run.params["W"]), spec["final"]["w"], wd.TOLERANCES["final parameters"])
 
 
 def test_penalty_must_be_added_by_fit(setup):

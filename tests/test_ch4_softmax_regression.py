@@ -46,7 +46,7 @@ def test_replay_matches_torch_at_every_step_and_in_the_final_parameters(case: st
     np.testing.assert_allclose(history["val_loss"], theirs["val_loss"], rtol=1e-4)
     summary = scratch.param_summary(final)
     for key, tol in scratch.PARAM_TOLERANCES.items():
-        np.testing.assert_allclose(summary[key], theirs["final_params"][key], **tol, err_msg=key)
+        np.testing.assert_allclose(summary[key], theirs["final_params"][key], rtol=tol.rtol, atol=tol.atol, err_msg=key)
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_gradients_at_init_equal_torch_gradients(name: str, loss, fashion):
     theirs = ref["init_gradients"]
     np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-6)
     for key, tol in scratch.GRAD_TOLERANCES.items():
-        np.testing.assert_allclose(ours[key], theirs[key], **tol, err_msg=key)
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=tol.rtol, atol=tol.atol, err_msg=key)
 
 
 @pytest.mark.slow

@@ -162,24 +162,29 @@ def test_replay_draws_the_same_parameters_orders_and_masks_as_torch(ref, replaye
 def test_replay_loss_matches_torch_at_every_step(ref, replayed, name):
     ours, stored = replayed(name)["step_losses"], ref["replay"]["step_losses"]
     assert ours.shape == (80,) == np.shape(stored)
-    np.testing.assert_allclose(ours, stored, rtol=exp.tolerance("step_rtol"))
+    np.testing.assert_allclose(ours, stored, rtol=exp.TOLERANCES["replay steps"].rtol)
 
 
 def test_replay_final_parameters_and_eval_logits_match_torch(ref, replayed):
     ours, stored = replayed("sgd"), ref["replay"]
     for p, theirs in zip(ours["final"], stored["final"]):
-        np.testing.assert_allclose(p["W"]["slice"], theirs["W"]["slice"], rtol=1e-4, atol=exp.tolerance("param_atol"))
-        np.testing.assert_allclose(p["b"], theirs["b"], atol=exp.tolerance("param_atol"))
-    np.testing.assert_allclose(ours["val_logits_first_8"], stored["val_logits_first_8"],
-                               rtol=exp.tolerance("step_rtol"), atol=1e-5)
-    np.testing.assert_allclose(ours["val_loss"], stored["val_loss"], rtol=exp.tolerance("step_rtol"))
+        np.testing.assert_allclose(p["W"]["slice"], theirs["W"]["slice"], rtol=1e-4,
+                                   atol=exp.TOLERANCES["final W"].atol)
+        np.testing.assert_allclose(p["b"], theirs["b"], atol=exp.TOLERANCES["final b"].atol)
+    logits = exp.TOLERANCES["val logits"]
+    np.testing.assert_allclose(ours["val_logits_first_8"], stored["val_logits_first_8"], rtol=logits.rtol,
+                               atol=logits.atol)
+    np.testing.assert_allclose(ours["val_loss"], stored["val_loss"], rtol=exp.TOLERANCES["replay steps"].rtol)
 
 
 def test_tolerances_are_the_stated_ones_with_reasons():
-    assert {k: v for k, (v, _) in exp.TOLERANCES.items()} == {
-        "step_rtol": 1e-4, "grad_rtol": 1e-4, "param_atol": 1e-5, "param_sum_rtol": 1e-4, "val_acc_atol": 1e-3,
-        "kept_sd": 5.0, "acc_margin": 0.01, "loss_margin": 0.03}
-    assert all(len(reason) > 20 for _, reason in exp.TOLERANCES.values())
+    margins = ("kept sds", "band val_acc", "band losses")
+    assert {k: (v.rtol, v.atol) for k, v in exp.TOLERANCES.items() if k not in margins} == {
+        "replay steps": (1e-4, 0.0), "val logits": (1e-4, 1e-5), "init loss": (1e-6, 0.0),
+        "init grad W": (1e-4, 1e-7), "init grad b": (1e-5, 1e-8), "final W": (1e-4, 1e-5), "final b": (0.0, 1e-5),
+        "val acc": (0.0, 1e-3), "kept value": (1e-6, 0.0)}
+    assert [exp.TOLERANCES[k].value for k in margins] == [5.0, 0.01, 0.03]
+    assert all(len(entry.why) > 20 for entry in exp.TOLERANCES.values())
 
 
 @pytest.mark.slow
@@ -214,7 +219,7 @@ def test_dropout_variance_is_e_h2_over_1_minus_p_minus_e_h_squared():
     params = models.mlp_init(jax.random.key(0), 784, [64, 64], 10, sigma=None)
     X = jax.random.uniform(jax.random.key(1), (500, 784))
     v = exercises.variances(params, X, (0.5, 0.2))
-    np.testing.assert_allclose(v["with"], v["predicted"], rtol=exercises.VARIANCE_RTOL)
+    np.testing.assert_allclose(v["with"], v["predicted"], rtol=exercises.TOLERANCES["variance"].rtol)
     assert np.all(v["with"] > v["without"])
     v0 = exercises.variances(params, X, (0.0, 0.0))
     np.testing.assert_allclose(v0["with"], v0["without"], rtol=1e-5)

@@ -17,11 +17,18 @@ import pytest
 
 from experiments import ch5_7_exercises as exercises
 from experiments import ch5_7_kaggle_house_prices as house
+from experiments.common import Margin
 from jaxdl import kaggle_house, references
 from jaxdl.fashion_mnist import DataError
 from jaxdl.kaggle_house import FILES
 
 NAMES = [name for name, _, _ in FILES.values()]
+
+
+def tol(name: str) -> dict[str, float]:
+    """The rtol/atol of an entry of 5.7's TOLERANCES, as keyword arguments of np.testing.assert_allclose."""
+    entry = house.TOLERANCES[name]
+    return {"rtol": entry.rtol, "atol": entry.atol}
 
 
 # ----------------------------------------------------------------------------- loader
@@ -196,7 +203,7 @@ def test_features_equal_pandas_and_torch_bit_for_bit(data, ref):
 def test_log_prices_agree_with_torch_to_the_label_tolerance(data, ref):
     assert data.y_train.dtype == np.float32 and data.y_train.shape == (1460, 1)
     np.testing.assert_allclose(data.y_train.astype(np.float64).sum(), ref["preprocessing"]["y_train_sum"],
-                               rtol=0, atol=house.TOLERANCES["label_sum"]["atol"])
+                               **tol("label_sum"))
     np.testing.assert_array_max_ulp(data.y_train[:, 0], np.log(data.sale_price).astype(np.float32), maxulp=0)
 
 
@@ -278,22 +285,22 @@ def test_replay_draws_the_same_init_and_orders_as_the_generator(replayed, ref):
 def test_replay_loss_matches_torch_at_every_step(replayed, ref):
     for ours, stored in zip(replayed["folds"], ref["replay"]["folds"]):
         assert ours["history"].train_loss.shape == (190,) == np.shape(stored["step_losses"])
-        np.testing.assert_allclose(ours["history"].train_loss, stored["step_losses"], **house.tol("step_loss"))
+        np.testing.assert_allclose(ours["history"].train_loss, stored["step_losses"], **tol("step_loss"))
 
 
 def test_replay_final_parameters_match_torch(replayed, ref):
     for ours, stored in zip(replayed["folds"], ref["replay"]["folds"]):
         summary = house.weight_summary(ours["params"], len(stored["final"]["weight_first"]))
         for name, value in summary.items():
-            np.testing.assert_allclose(value, stored["final"][name], **house.tol("final_params"))
+            np.testing.assert_allclose(value, stored["final"][name], **tol("final_params"))
 
 
 def test_replay_validation_numbers_and_submission_match_torch(replayed, ref):
     for ours, stored in zip(replayed["folds"], ref["replay"]["folds"]):
-        np.testing.assert_allclose(ours["val_loss"], stored["val_loss"][-1], **house.tol("val"))
-        np.testing.assert_allclose(ours["val_log_rmse"], stored["val_log_rmse"], **house.tol("val"))
+        np.testing.assert_allclose(ours["val_loss"], stored["val_loss"][-1], **tol("val"))
+        np.testing.assert_allclose(ours["val_log_rmse"], stored["val_log_rmse"], **tol("val"))
     np.testing.assert_allclose(replayed["submission"]["first"], ref["replay"]["submission"]["first"],
-                               **house.tol("val"))
+                               **tol("val"))
 
 
 def test_d2l_run_lands_in_pytorchs_band(data, ref):
@@ -304,13 +311,15 @@ def test_d2l_run_lands_in_pytorchs_band(data, ref):
 
 
 def test_tolerances_are_pinned_with_reasons():
-    assert {k: (v.get("rtol"), v.get("atol"), v.get("sds")) for k, v in house.TOLERANCES.items()} == {
-        "features": (0.0, 0.0, None), "label_sum": (0.0, 2e-6, None), "step_loss": (1e-4, 0.0, None),
-        "final_params": (1e-5, 1e-6, None), "val": (1e-4, 0.0, None), "band_sds": (None, None, 2.5)}
-    assert {k: (v.get("rtol"), v.get("atol")) for k, v in exercises.TOLERANCES.items()} == {
-        "sweep_margin": (None, 0.02), "raw_step_loss": (1e-4, 0.0)}
+    def pins(table):
+        return {k: v.value if isinstance(v, Margin) else (v.rtol, v.atol) for k, v in table.items()}
+
+    assert pins(house.TOLERANCES) == {
+        "features": (0.0, 0.0), "label_sum": (0.0, 2e-6), "step_loss": (1e-4, 0.0),
+        "final_params": (1e-5, 1e-6), "val": (1e-4, 0.0), "band_sds": 2.5}
+    assert pins(exercises.TOLERANCES) == {"sweep_margin": 0.02, "raw_step_loss": (1e-4, 0.0)}
     for table in (house.TOLERANCES, exercises.TOLERANCES):
-        assert all(len(entry["why"]) > 40 for entry in table.values())
+        assert all(len(entry.why) > 40 for entry in table.values())
 
 
 def test_the_stability_bound_separates_the_learning_rates_that_train(data):

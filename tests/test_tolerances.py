@@ -20,8 +20,88 @@ from jaxdl.references import TREE_RTOL
 # module -> entry -> (rtol, atol) for a Tolerance, a number for a Margin
 PINNED = {
     # -- sections 2.6, 2.7, 5.4 --
+    'ch2_6_probability': {
+        'sampling_z': 4.0,
+        'exact': (1e-06, 0.0),
+        'book': (0.0, 5e-05),
+    },
+    'ch2_6_exercises': {
+        'sampling_z': 4.0,
+        'exact': (1e-06, 0.0),
+    },
+    'ch2_7_documentation': {
+        'sampling_z': 4.0,
+    },
+    'ch2_7_exercises': {
+        'sampling_z': 4.0,
+    },
+    'ch5_4_numerical_stability': {
+        'grid': (0.0, 2e-06),
+        'sigmoid': (1e-06, 1e-07),
+        'product': (1e-05, 0.0),
+        'replay_grads': (1e-05, 1e-08),
+        'replay_losses': (0.0001, 0.0),
+        'replay_params': (0.0, 1e-05),
+        'float64': (1e-12, 0.0),
+        'sampling_z': 4.0,
+    },
+    'ch5_4_exercises': {
+        'replay_losses': (0.0001, 0.0),
+        'replay_params': (0.0, 1e-05),
+        'singular_values': (1e-05, 1e-05),
+        'log10_cond': (0.0, 0.01),
+    },
     # -- sections 3.7, 5.6 --
+    'ch3_7_weight_decay': {
+        'replay steps': (0.0001, 1e-11),
+        'epoch losses': (0.0001, 0.0),
+        'final parameters': (0.0, 1e-06),
+        'l2 penalty': (0.0001, 0.0),
+        'decay = penalty': (1e-05, 1e-09),
+        'book band sds': 1.5,
+    },
+    'ch3_7_exercises': {
+        'replay steps': (0.0001, 1e-11),
+        'epoch losses': (0.0001, 0.0),
+        'final parameters': (0.0, 1e-06),
+    },
+    'ch5_6_dropout': {
+        'replay steps': (0.0001, 0.0),
+        'val logits': (0.0001, 1e-05),
+        'init loss': (1e-06, 0.0),
+        'init grad W': (0.0001, 1e-07),
+        'init grad b': (1e-05, 1e-08),
+        'final W': (0.0001, 1e-05),
+        'final b': (0.0, 1e-05),
+        'val acc': (0.0, 0.001),
+        'kept sds': 5.0,
+        'kept value': (1e-06, 0.0),
+        'band val_acc': 0.01,
+        'band losses': 0.03,
+    },
+    'ch5_6_exercises': {
+        'band val_acc': 0.01,
+        'band losses': 0.03,
+        'variance': (0.05, 0.0),
+    },
     # -- sections 5.7, 13.5 --
+    'ch5_7_kaggle_house_prices': {
+        'features': (0.0, 0.0),
+        'label_sum': (0.0, 2e-06),
+        'step_loss': (0.0001, 0.0),
+        'final_params': (1e-05, 1e-06),
+        'val': (0.0001, 0.0),
+        'band_sds': 2.5,
+    },
+    'ch5_7_exercises': {
+        'sweep_margin': 0.02,
+        'raw_step_loss': (0.0001, 0.0),
+    },
+    'ch13_5_multiple_devices': {
+        'steps vs 1 device': (1e-05, 0.0),
+        'final parameters vs 1 device': (1e-05, 1e-06),
+        'steps vs PyTorch': (0.0001, 0.0),
+    },
     'ch2_1_ndarray': {},
     'ch2_2_preprocessing': {},
     'ch2_3_linear_algebra': {},
@@ -207,7 +287,7 @@ def test_readme_table_shows_each_pinned_number():
         for entry, value in pins.items():
             rtol, atol = (None, None) if not isinstance(value, tuple) else value
             shown = f"margin {value:g}" if rtol is None else ", ".join(
-                s for s in (f"rtol {rtol:g}" if rtol else "", f"atol {atol:g}" if atol else "") if s)
+                s for s in (f"rtol {rtol:g}" if rtol else "", f"atol {atol:g}" if atol else "") if s) or "exact"
             assert f"| {experiment_id} | {entry} | {shown} |" in section
 
 
