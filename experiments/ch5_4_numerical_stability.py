@@ -41,6 +41,10 @@ TOLERANCES: Tolerances = {
                               "that are 0 up to rounding)"),
     "replay_losses": Tolerance(rtol=1e-4, why="the project's per-step replay tolerance"),
     "replay_params": Tolerance(atol=1e-5, why="final parameters after 30 replayed SGD steps, float32"),
+    "symmetry": Tolerance(atol=1e-7, why="units that start equal stay equal in exact arithmetic; in float32 a matmul "
+                          "kernel may take some rows down another code path and round them apart: PyTorch's fifth "
+                          "row (6e-8), jaxlib 0.10.0's CPU dot (3e-8); 0 on jaxlib 0.10.2. A random init spreads them "
+                          "by more than 0.1"),
     "float64": Tolerance(rtol=1e-12, why="the Xavier bound sqrt(6 / (fan_in + fan_out)) in Python floats on both "
                          "sides: float64 rounding only"),
     "sampling_z": Margin(4.0, why="different generators: two correct samplers differ by more than 4 standard errors "
@@ -298,15 +302,15 @@ def run(result: Result, fast: bool) -> None:
     _, _, random_params = replay(result, "random init", sym["random_init"], sym["random_run"], X, yy, sym)
     spreads = [row_spread(grads[0]["W"]), row_spread(params[0]["W"]), row_spread(params[1]["W"], axis=1)]
     result.compare("equal init, jaxdl: spread of hidden units (grad W1 rows, W1 rows, W2 columns after training)",
-                   spreads, [0.0, 0.0, 0.0])
+                   spreads, [0.0, 0.0, 0.0], tol=TOLERANCES["symmetry"])
     theirs = sym["constant_run"]
     torch_spreads = [row_spread(theirs["grads"]["0.weight"]), row_spread(theirs["params"]["0.weight"]),
                      row_spread(theirs["params"]["2.weight"], axis=1)]
     result.text(
         f"With every first-layer weight equal to {sym['constant']} and every hidden unit sending the same weights "
         "on, the hidden units compute the same function, receive the same gradient and stay identical after "
-        f"{sym['steps']} SGD steps: in jaxdl bit for bit (spreads {spreads}). In PyTorch they agree to rounding "
-        f"only: spreads {', '.join(f'{s:.2g}' for s in torch_spreads)} (its matmul kernel handles the fifth row "
+        f"{sym['steps']} SGD steps: in jaxdl to rounding (spreads {spreads}; bit for bit on jaxlib 0.10.2, "
+        f"within 3e-8 on jaxlib 0.10.0). In PyTorch too: spreads {', '.join(f'{s:.2g}' for s in torch_spreads)} (its matmul kernel handles the fifth row "
         "apart from the first four), a difference SGD does not amplify here. The network behaves as if it had "
         f"one hidden unit. From a random init the units drift apart: W1's rows differ by up to "
         f"{row_spread(random_params[0]['W']):.3f}."

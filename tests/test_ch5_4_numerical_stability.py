@@ -121,8 +121,10 @@ def test_equal_weights_stay_equal_and_random_ones_do_not(ref):
     sym = ref["symmetry"]
     X, y = jnp.asarray(sym["X"], jnp.float32), jnp.asarray(sym["y"])
     _, grads, params = stability.train(stability.to_params(sym["constant_init"]), X, y, sym["lr"], sym["steps"])
-    assert stability.row_spread(grads[0]["W"]) == 0 and float(jnp.abs(grads[0]["W"]).max()) > 1e-3
-    assert stability.row_spread(params[0]["W"]) == 0 and stability.row_spread(params[1]["W"], axis=1) == 0
+    rounding = stability.TOLERANCES["symmetry"].atol  # 0 on jaxlib 0.10.2; 3e-8 on 0.10.0's CPU dot
+    assert stability.row_spread(grads[0]["W"]) <= rounding and float(jnp.abs(grads[0]["W"]).max()) > 1e-3
+    assert stability.row_spread(params[0]["W"]) <= rounding
+    assert stability.row_spread(params[1]["W"], axis=1) <= rounding
     _, _, params = stability.train(stability.to_params(sym["random_init"]), X, y, sym["lr"], sym["steps"])
     assert stability.row_spread(params[0]["W"]) > 0.1
 

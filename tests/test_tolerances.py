@@ -42,6 +42,7 @@ PINNED = {
         'replay_grads': (1e-05, 1e-08),
         'replay_losses': (0.0001, 0.0),
         'replay_params': (0.0, 1e-05),
+        'symmetry': (0.0, 1e-07),
         'float64': (1e-12, 0.0),
         'sampling_z': 4.0,
     },
