@@ -6,8 +6,6 @@ import gzip
 import hashlib
 import math
 import os
-import tempfile
-import urllib.request
 import warnings
 import zlib
 from pathlib import Path
@@ -18,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.data import Dataset
+from jaxdl.files import download_atomic
 
 #: The official download location (the Fashion-MNIST project's own mirror).
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -175,8 +174,6 @@ def download(dest: str | Path | None = None, base_url: str = BASE_URL, progress:
     Each file goes to a temporary name and is renamed only once its decompressed content matches the
     official checksum, so an interrupted or corrupted download never looks like a valid file.
     """
-    from tqdm.auto import tqdm
-
     dest = Path(dest).expanduser() if dest is not None else cache_dir()
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -186,28 +183,16 @@ def download(dest: str | Path | None = None, base_url: str = BASE_URL, progress:
             "writable directory, or put the four files somewhere and pass root= or set $JAXDL_DATA"
         ) from None
     for name, sha in FILES.values():
-        target = dest / name
-        if target.is_file():
+        if (dest / name).is_file():
             continue
-        fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
-        tmp = Path(tmp_name)
         try:
-            with urllib.request.urlopen(base_url + name, timeout=60) as response, os.fdopen(fd, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
-                    while chunk := response.read(1 << 16):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-            read_idx(tmp, sha)
-            os.replace(tmp, target)
+            download_atomic(base_url + name, dest / name, lambda tmp: read_idx(tmp, sha), progress)
         except OSError as err:
             raise DataError(
                 f"could not download {base_url + name} ({err}); check the network, or put the four "
                 f"Fashion-MNIST .gz files in a directory and pass it as root= or set $JAXDL_DATA "
                 f"(on Debian: apt-get install dataset-fashion-mnist)"
             ) from None
-        finally:
-            tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -1,10 +1,13 @@
-"""Output files: writability checked before work starts, atomic writes, run directories that never collide."""
+"""Output files: writability checked before work starts, atomic writes and downloads, run directories that
+never collide."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import urllib.request
 from pathlib import Path
+from typing import Callable
 
 
 class OutputError(ValueError):
@@ -64,3 +67,28 @@ def new_run_dir(base: str | Path) -> Path:
             continue
         return candidate
     raise OutputError(f"{base} and 9998 numbered siblings all exist; clear out old runs")
+
+
+def download_atomic(url: str, target: str | Path, verify: Callable[[Path], object], progress: bool = False) -> Path:
+    """Downloads url to a temporary name beside target and renames it to target only after verify(temporary
+    path) returns; verify raises on a bad download, which is then deleted. An interrupted or corrupted
+    download never looks like a good file. Network and file errors are raised as the OSError they are."""
+    if progress:
+        from tqdm.auto import tqdm  # a widget in notebooks, text elsewhere
+    else:
+        from tqdm import tqdm  # disabled below; tqdm.auto would warn where ipywidgets is missing
+    target = Path(target)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        verify(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from jaxdl.fashion_mnist import DataError
+from jaxdl.files import download_atomic, write_text_atomic
 
 #: d2l's data hub (d2l 1.0.3's DATA_URL); d2l downloads DATA_URL + file name.
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
@@ -81,30 +80,25 @@ def download(dest: str | Path | None = None, base_url: str = DATA_URL) -> Path:
     dest = Path(dest) if dest is not None else cache_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for name, sha1, size in FILES.values():
-        target = dest / name
-        if target.is_file():
+        if (dest / name).is_file():
             continue
-        fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
-        tmp = Path(tmp_name)
-        try:
-            with urllib.request.urlopen(base_url + name, timeout=60) as response, os.fdopen(fd, "wb") as out:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
+
+        def verify(tmp: Path, url: str = base_url + name, sha1: str = sha1, size: int = size) -> None:
             wrong = problem(tmp.read_bytes(), sha1, size)
             if wrong is not None:
                 raise DataError(
-                    f"the download of {base_url + name} is {wrong}; nothing was saved. Run again (the connection "
+                    f"the download of {url} is {wrong}; nothing was saved. Run again (the connection "
                     f"may have dropped), or put the two files in a directory and set ${ENV_VAR}"
                 )
-            os.replace(tmp, target)
+
+        try:
+            download_atomic(base_url + name, dest / name, verify)
         except OSError as err:
             raise DataError(
                 f"could not download {base_url + name} ({err}); check the network, or put "
                 f"{' and '.join(n for n, _, _ in FILES.values())} in a directory and pass it as root= "
                 f"or set ${ENV_VAR}"
             ) from None
-        finally:
-            tmp.unlink(missing_ok=True)
     return dest
 
 
@@ -206,13 +200,5 @@ def write_submission(path: str | Path, ids: np.ndarray, price: np.ndarray) -> Pa
     if not np.all(np.isfinite(price)):
         raise ValueError("some predicted prices are NaN or infinite; the model diverged, so nothing was written")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            pd.DataFrame({"Id": ids, LABEL: price}).to_csv(f, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, pd.DataFrame({"Id": ids, LABEL: price}).to_csv(index=False))
     return path
