@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import types
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,7 +16,7 @@ import pytest
 from needs import missing
 
 import experiments.__main__ as runner
-from experiments.__main__ import Experiment
+from fake_experiments import fake_experiment as _fake
 
 # Runs in the report's page after everything (images included) has loaded, and writes what it measured into the
 # page, which Chromium's --dump-dom then prints.
@@ -62,12 +61,6 @@ def open_in_browser(report: Path, tmp_path: Path) -> dict:
     return json.loads(html.unescape(found[1]))
 
 
-def _fake(section: str, title: str, body) -> Experiment:
-    module = types.ModuleType(f"experiments.fake_{section.replace('.', '_')}")
-    module.SECTION, module.TITLE, module.run = section, title, body
-    return Experiment(section, title, module)
-
-
 def _with_figures(result, fast):
     for i in range(1, 9):
         result.compare(f"row {i}", i, i)
@@ -91,8 +84,8 @@ def _raising(result, fast):
 
 def write_report(out: Path) -> Path:
     """The report of three fake experiments: one passing with two figures, one failing, one raising."""
-    fakes = [_fake("9.1", "Figures", _with_figures), _fake("9.2", "Failing", _failing_with_figure),
-             _fake("9.3", "Raising", _raising)]
+    fakes = [_fake("9.1", _with_figures, "Figures"), _fake("9.2", _failing_with_figure, "Failing"),
+             _fake("9.3", _raising, "Raising")]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "discover", lambda: fakes)
         assert runner.main(["all", "--fast", "--out", str(out)]) == 1

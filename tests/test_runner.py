@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import types
 
 import matplotlib.pyplot as plt
 import pytest
 
 import experiments.__main__ as runner
-from experiments.__main__ import Experiment
-
-
-def _fake(section: str, title: str, body) -> Experiment:
-    module = types.ModuleType(f"experiments.fake_{section.replace('.', '_')}")
-    module.SECTION, module.TITLE, module.run = section, title, body
-    return Experiment(section, title, module)
+from fake_experiments import fake_experiment as _fake
 
 
 def _passing(result, fast):
@@ -55,7 +48,7 @@ def test_list_prints_every_experiment(capsys):
 
 
 def test_report_counts_comparisons_and_links_figures(tmp_path, monkeypatch):
-    fakes = [_fake("9.1", "Passing", _passing), _fake("9.2", "Failing", _failing), _fake("9.3", "Raising", _raising)]
+    fakes = [_fake("9.1", _passing, "Passing"), _fake("9.2", _failing, "Failing"), _fake("9.3", _raising, "Raising")]
     monkeypatch.setattr(runner, "discover", lambda: fakes)
     status = runner.main(["all", "--fast", "--out", str(tmp_path)])
     assert status == 1  # a failed comparison and an exception both make the run fail
@@ -68,7 +61,7 @@ def test_report_counts_comparisons_and_links_figures(tmp_path, monkeypatch):
 
 
 def test_run_of_passing_experiments_exits_zero(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", "Passing", _passing)])
+    monkeypatch.setattr(runner, "discover", lambda: [_fake("9.1", _passing, "Passing")])
     assert runner.main(["run", "9.1", "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "report.md").exists()  # only `all` writes the report
 

@@ -7,22 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import pytest
 
 import experiments.__main__ as runner
-from experiments.__main__ import Experiment
+from fake_experiments import fake_experiment as _fake
 from experiments.common import Result, cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _fake(section: str, body) -> Experiment:
-    module = types.ModuleType(f"experiments.fake_{section.replace('.', '_')}")
-    module.SECTION, module.TITLE, module.run = section, f"Fake {section}", body
-    return Experiment(section, module.TITLE, module)
 
 
 def _all_pass(result, fast):
