@@ -71,13 +71,14 @@ def read_verified(path: str | Path, sha1: str, size: int | None = None) -> bytes
     return content
 
 
-def download(dest: str | Path | None = None, base_url: str = DATA_URL) -> Path:
-    """Downloads the missing files from d2l's data hub into dest (the user cache by default).
+def download(dest: str | Path | None = None, base_url: str | None = None) -> Path:
+    """Downloads the missing files from d2l's data hub (DATA_URL by default) into dest (the user cache by default).
 
     Each file goes to a temporary name and is renamed only once its SHA-1 matches, so an interrupted or
     corrupted download never looks like a valid file.
     """
     dest = Path(dest) if dest is not None else cache_dir()
+    base_url = DATA_URL if base_url is None else base_url
     dest.mkdir(parents=True, exist_ok=True)
     for name, sha1, size in FILES.values():
         if (dest / name).is_file():

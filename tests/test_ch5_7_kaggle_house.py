@@ -172,7 +172,6 @@ def test_load_downloads_into_the_cache_when_nothing_is_found(house_dir, server, 
     for name in NAMES:
         shutil.copyfile(house_dir / name, hub / name)
     monkeypatch.setattr(kaggle_house, "DATA_URL", url)
-    monkeypatch.setattr(kaggle_house.download, "__defaults__", (None, url))
     train, _ = kaggle_house.load()
     assert len(train) == 1460 and kaggle_house.locate() == kaggle_house.cache_dir()
 
