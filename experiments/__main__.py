@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 
 import experiments
-from experiments.common import Result, execute
+from experiments.common import Result, execute, use_every_core
 from jaxdl.files import OutputError, check_writable_dir, new_run_dir, write_text_atomic
 from jaxdl.references import format_table
 
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--fast", action="store_true", help="quick settings (less data, fewer epochs)")
         p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<timestamp>)")
     args = parser.parse_args(argv)
+    use_every_core()
 
     all_experiments = discover()
     if args.command in (None, "list"):

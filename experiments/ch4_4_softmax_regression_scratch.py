@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.common import cli, Margin, Result, Tolerance, Tolerances
+from experiments.common import cli, Margin, model_devices, Result, Tolerance, Tolerances
 from jaxdl import Dataset, History, fashion_mnist, losses, models, optimizers, plotting, references, training
 from jaxdl.many import fit_many, stack, unstack
 
@@ -173,7 +173,8 @@ def train_books(loss: Callable, init: Callable[[jax.Array], Params], dataset: Da
     start = time.perf_counter()
     splits = [jax.random.split(key) for key in keys]
     params, histories = fit_many(models.softmax_apply, loss, stack([init(k) for k, _ in splits]), dataset, optimizer,
-                                 keys=jnp.stack([k for _, k in splits]), epochs=epochs, batch_size=BATCH_SIZE)
+                                 keys=jnp.stack([k for _, k in splits]), epochs=epochs, batch_size=BATCH_SIZE,
+                                 devices=model_devices(len(keys)))
     return unstack(params), histories, time.perf_counter() - start
 
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from experiments.common import cli, Margin, Result, Tolerance, Tolerances
+from experiments.common import cli, Margin, model_devices, Result, Tolerance, Tolerances
 from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references, training
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
@@ -102,14 +102,15 @@ def train_mlps(
     num_hiddens: int | Sequence[int] = NUM_HIDDENS,
     activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
 ) -> tuple[list[list[models.Params]], list[History]]:
-    """`train_mlp` for every key, all trained in one compiled call (fit_many); key i's run is train_mlp's."""
+    """`train_mlp` for every key, all trained in one compiled call (fit_many, the keys spread over the local
+    devices); key i's run is train_mlp's."""
     splits = [jax.random.split(key) for key in keys]
     init = jax.jit(partial(models.mlp_init, num_inputs=NUM_INPUTS, num_hiddens=num_hiddens,
                            num_outputs=NUM_OUTPUTS, sigma=sigma))
     apply = partial(models.mlp_apply, activation=activation)
     params, histories = fit_many(apply, losses.softmax_cross_entropy, stack([init(k) for k, _ in splits]), data,
                                  optimizer, keys=jnp.stack([k for _, k in splits]), epochs=epochs,
-                                 batch_size=BATCH_SIZE)
+                                 batch_size=BATCH_SIZE, devices=model_devices(len(keys)))
     return unstack(params), histories
 
 

@@ -2,7 +2,8 @@
 
 The models differ in their initial parameters, their batch orders (one key each) and, optionally, in
 hyperparameters handed to an optimizer factory; they share the data. Parameters and optimizer states are
-pytrees with a leading model axis; every epoch of all N models is one compiled `lax.scan`.
+pytrees with a leading model axis; every epoch of all N models is one compiled `lax.scan`. With devices=,
+the model axis is split over several devices, each training its share of the models at the same time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from jaxdl.training import (
 )
 
 Optimizer = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
+MODEL_AXIS = "models"
 
 
 def stack(trees: Sequence[Any]) -> Any:
@@ -97,6 +99,31 @@ def _check_optimizer(optimizer: Optimizer, hyperparams: Any, n_models: int) -> N
         raise ValueError(f"hyperparams must be finite numbers, got {np.asarray(bad[0])}")
 
 
+def model_mesh(devices: int | Sequence[jax.Device], n_models: int) -> jax.sharding.Mesh:
+    """A one-axis mesh ("models") over the given devices (or the first n local ones), refused with a message
+    when they are not there or do not divide the models evenly."""
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if devices < 1 or devices > jax.local_device_count():
+            raise ValueError(
+                f"devices={devices} but this process has {jax.local_device_count()} device(s); on a CPU, ask JAX for "
+                "one per core before its first use: jax.config.update('jax_num_cpu_devices', os.cpu_count())")
+        devices = jax.local_devices()[:devices]
+    elif not (isinstance(devices, (list, tuple)) and devices and all(isinstance(d, jax.Device) for d in devices)):
+        raise ValueError(f"devices must be a number of local devices or a list of jax devices, got {devices!r}")
+    if n_models % len(devices):
+        raise ValueError(f"{n_models} models cannot be split evenly over {len(devices)} devices; train a multiple "
+                         f"of {len(devices)} models or pass fewer devices")
+    return jax.sharding.Mesh(np.array(devices), (MODEL_AXIS,))
+
+
+def place_models(mesh: jax.sharding.Mesh | None, tree: Any, per_model: bool = True) -> Any:
+    """Puts a pytree on the mesh: split along its leading model axis, or copied to every device."""
+    if mesh is None or tree is None:
+        return tree
+    spec = jax.sharding.PartitionSpec(MODEL_AXIS) if per_model else jax.sharding.PartitionSpec()
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, spec))
+
+
 def make_many_epoch(apply: Apply, loss: Loss, optimizer: Optimizer, preprocess: Callable = default_preprocess,
                     reduction: Literal["mean", "sum"] = "mean", shared_plan: bool = False,
                     per_model_data: bool = False) -> Callable:
@@ -134,6 +161,7 @@ def fit_many(
     preprocess: Callable = default_preprocess,
     reduction: Literal["mean", "sum"] = "mean",
     progress: bool = False,
+    devices: int | Sequence[jax.Device] | None = None,
 ) -> tuple[Any, list[History]]:
     """Trains N models at once and returns (params with a leading model axis, one History per model).
 
@@ -144,6 +172,10 @@ def fit_many(
     GradientTransformation for all, or with hyperparams (a pytree with one row per model) a function
     row -> GradientTransformation, e.g. `lambda lr: optax.sgd(lr)` over `jnp.array([0.03, 0.1, 0.3])`.
     per_model_data: every array of data has a leading model axis, one dataset per model (same sizes).
+    devices: a number of local devices or a list of them; the models are split evenly over them (N must be
+    a multiple of their count) and the data is copied to each. On a CPU this lets each core train its own
+    models instead of sharing every matrix product: JAX shows one CPU device unless asked for more with
+    `jax.config.update("jax_num_cpu_devices", os.cpu_count())` before its first use.
     Model i's history and parameters are those `fit` gives it alone, up to float32 rounding of the batched
     matrix products. A History's compile and train seconds are those of the whole batch of models.
     """
@@ -172,18 +204,21 @@ def fit_many(
             raise ValueError("pass orders= alone (one order per epoch, shared by all models), or keys= and epochs=")
         per_model, plans, epochs = None, [_order_plans(orders, n, batch_size)], len(orders)
     shared_plan = per_model is None
+    mesh = None if devices is None else model_mesh(devices, n_models)
     first = jax.tree.map(lambda leaf: leaf[0], params)
     check_inputs(apply, first, Dataset(*(a[0] for a in data)) if per_model_data else data)
 
     def epoch_plan(epoch: int) -> tuple[jax.Array, jax.Array]:
         if shared_plan:
-            return tuple(jnp.asarray(a) for a in plans[0][epoch])
-        return tuple(jnp.asarray(np.stack([p[epoch][i] for p in plans])) for i in (0, 1))
+            return place_models(mesh, tuple(jnp.asarray(a) for a in plans[0][epoch]), per_model=False)
+        return place_models(mesh, tuple(jnp.asarray(np.stack([p[epoch][i] for p in plans])) for i in (0, 1)))
 
     start = time.perf_counter()
     opt_state = (jax.vmap(optimizer.init)(params) if hyperparams is None
                  else jax.vmap(lambda p, h: optimizer(h).init(p))(params, hyperparams))
     params = jax.tree.map(jnp.array, params)  # a copy: the epochs donate (reuse) their parameter buffers
+    params, opt_state, hyperparams = place_models(mesh, (params, opt_state, hyperparams))
+    data = place_models(mesh, data, per_model=per_model_data)
     data_axis = 0 if per_model_data else None
     evaluate = jax.jit(jax.vmap(make_evaluate(apply, loss, metric, preprocess), in_axes=(0, data_axis, data_axis)))
     run_epoch = make_many_epoch(apply, loss, optimizer, preprocess, reduction, shared_plan, per_model_data)

@@ -125,6 +125,9 @@ def test_a_diverging_model_is_named():
     ("orders not a permutation", "not a permutation"),
     ("negative epochs", "non-negative integer"),
     ("datasets of another count", "one dataset per model"),
+    ("more devices than there are", "jax_num_cpu_devices"),
+    ("zero devices", "has 1 device"),
+    ("devices not devices", "number of local devices or a list"),
 ])
 def test_bad_input_is_refused_before_training(case, message):
     ds = _linreg_data()
@@ -152,5 +155,79 @@ def test_bad_input_is_refused_before_training(case, message):
         kw["epochs"] = -1
     elif case == "datasets of another count":
         ds, kw["per_model_data"] = stack([ds] * 3), True
+    elif case == "more devices than there are":
+        kw["devices"] = jax.local_device_count() + 1
+    elif case == "zero devices":
+        kw["devices"] = 0
+    elif case == "devices not devices":
+        kw["devices"] = "cpu"
     with pytest.raises(ValueError, match=message):
         fit_many(models.linreg_apply, losses.squared_loss, start, ds, batch_size=32, metric=None, **kw)
+
+
+SPLIT_SCRIPT = """
+    import sys
+    import jax
+    jax.config.update("jax_num_cpu_devices", 2)
+    import jax.numpy as jnp, numpy as np, optax
+    from functools import partial
+    from jaxdl import data, losses, models
+    from jaxdl.many import fit_many, unstack
+
+    n = 600
+    X = jax.random.randint(jax.random.key(3), (n, 8, 8), 0, 256).astype(jnp.uint8)
+    y = (X.reshape(n, -1)[:, :3].astype(jnp.int32).sum(axis=1) // 100) % 4
+    ds = data.Dataset(X, y, X[:100], y[:100])
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
+    keys = jax.random.split(jax.random.key(0), 4)
+    runs = {}
+    for name, devices in [("one", None), ("two", 2), ("list", jax.devices())]:
+        params, hs = fit_many(models.mlp_apply, losses.softmax_cross_entropy, jax.vmap(init)(keys), ds,
+                              lambda lr: optax.sgd(lr), hyperparams=jnp.array([0.05, 0.1, 0.2, 0.4]), keys=keys,
+                              epochs=2, batch_size=64, devices=devices)
+        runs[name + " models per device"] = np.array([s.data.shape[0] for s in jax.tree.leaves(params)[0].addressable_shards])
+        for i, h in enumerate(hs):
+            runs[f"{name} {i} loss"] = h.train_loss
+            runs[f"{name} {i} val"] = h.val_metric
+        for i, leaf in enumerate(jax.tree.leaves(params)):
+            runs[f"{name} param {i}"] = np.asarray(leaf)
+    try:
+        fit_many(models.mlp_apply, losses.softmax_cross_entropy, jax.vmap(init)(keys[:3]), ds, optax.sgd(0.1),
+                 keys=keys[:3], epochs=1, batch_size=64, devices=2)
+    except ValueError as err:
+        runs["uneven"] = np.array(str(err))
+    np.savez(sys.argv[1], **runs)
+"""
+
+
+@pytest.fixture(scope="module")
+def split_runs(tmp_path_factory) -> dict[str, np.ndarray]:
+    """4 MLPs with their own keys and learning rates, on one device and split over two CPU devices."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path_factory.mktemp("split") / "runs.npz"
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SPLIT_SCRIPT), str(out)], cwd=root,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root), "JAX_PLATFORMS": "cpu"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(np.load(out))
+
+
+@pytest.mark.parametrize("devices", ["two", "list"])
+def test_models_split_over_devices_train_as_on_one(split_runs, devices):
+    assert list(split_runs[f"{devices} models per device"]) == [2, 2] and list(split_runs["one models per device"]) == [4]
+    for i in range(4):
+        np.testing.assert_allclose(split_runs[f"{devices} {i} loss"], split_runs[f"one {i} loss"], rtol=LOSS_RTOL)
+        np.testing.assert_array_equal(split_runs[f"{devices} {i} val"], split_runs[f"one {i} val"])
+    for key in [k for k in split_runs if k.startswith("one param")]:
+        np.testing.assert_allclose(split_runs[key.replace("one", devices)], split_runs[key], rtol=0, atol=PARAM_ATOL)
+    # the four learning rates really differ
+    assert not np.allclose(split_runs["one 0 loss"], split_runs["one 3 loss"], rtol=1e-2)
+
+
+def test_models_that_do_not_divide_over_the_devices_are_refused(split_runs):
+    assert "3 models cannot be split evenly over 2 devices" in str(split_runs["uneven"])

@@ -1,0 +1,51 @@
+"""The command lines ask JAX for one CPU device per core, and fit_many's models are shared evenly over them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import pytest
+
+from experiments import common
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("devices, models, expected", [(1, 8, None), (2, 8, 2), (2, 3, None), (8, 12, 6),
+                                                       (4, 4, 4), (16, 8, 8), (3, 7, None)])
+def test_models_are_shared_by_the_most_devices_that_divide_them(monkeypatch, devices, models, expected):
+    monkeypatch.setattr(jax, "local_device_count", lambda: devices)
+    assert common.model_devices(models) == expected
+
+
+def devices_after_use_every_core(env: dict[str, str], before: str = "") -> str:
+    code = textwrap.dedent(f"""
+        import jax
+        {before}
+        from experiments.common import use_every_core
+        use_every_core()
+        print(jax.local_device_count())
+    """)
+    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**clean, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **env})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
+def test_one_cpu_device_per_core():
+    assert devices_after_use_every_core({}) == str(os.cpu_count())
+
+
+def test_a_device_count_the_user_chose_is_kept():
+    assert devices_after_use_every_core({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}) == "3"
+    assert devices_after_use_every_core({"JAX_NUM_CPU_DEVICES": "3"}) == "3"
+
+
+def test_once_jax_has_run_its_devices_stay():
+    assert devices_after_use_every_core({}, before="jax.numpy.ones(2).block_until_ready()") == "1"
