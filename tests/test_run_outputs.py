@@ -121,8 +121,11 @@ def test_sigint_to_a_running_process_exits_130_with_one_line(tmp_path):
         runner.discover = lambda: [runner.Experiment("9.1", "Sleeps", module)]
         sys.exit(runner.main(["all", "--out", {str(tmp_path)!r}]))
     """)
+    # The child gets SIGINT's default disposition back: a parent that ignores SIGINT (mutmut's workers do)
+    # would otherwise hand the child an ignored SIGINT, and Python would never raise KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
+                            text=True, env=os.environ | {"PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert "started" in proc.stdout.readline() + proc.stdout.readline()
         proc.send_signal(signal.SIGINT)
