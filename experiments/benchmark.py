@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> None:
         summary.append(f"{NUM_MANY} MLPs, {label}: {ratio:.2f}x faster than {NUM_MANY} fit calls (target >= "
                        f"{MANY_TARGET}: {'met' if ratio >= MANY_TARGET else 'NOT met'})")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print("\n".join(["", *summary, f"load average at the end: {load:.1f} (above the core count, the "
-                     "machine was shared while measuring)"]))
+    shared = load > (os.cpu_count() or 1)
+    print("\n".join(["", *summary, f"load average at the end: {load:.1f}" + (
+        f" (above the {os.cpu_count()} cores: the machine was shared while measuring)" if shared else "")]))
 
 
 if __name__ == "__main__":
