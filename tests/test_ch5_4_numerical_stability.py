@@ -69,6 +69,14 @@ def test_xavier_dense_init_uses_the_outputs_inputs_layout():
     assert abs(float(fan_in(jax.random.key(1), (256, 784)).var()) * 784 - 1) < 0.02
 
 
+def test_xavier_dense_init_defaults_to_uniform_float32_even_under_x64():
+    key = jax.random.key(0)
+    default = initializers.xavier_dense_init(key, 8, 4)
+    np.testing.assert_array_equal(default["W"], initializers.xavier_dense_init(key, 8, 4, "uniform")["W"])
+    with jax.enable_x64(True):
+        assert initializers.xavier_dense_init(key, 8, 4)["W"].dtype == jnp.float32
+
+
 @pytest.mark.parametrize("distribution, torch_name", [("uniform", "uniform"), ("normal", "normal")])
 def test_xavier_draws_match_torchs_within_sampling_error(ref, distribution, torch_name):
     xav = ref["xavier"]

@@ -43,3 +43,50 @@ def test_the_environment_variable_turns_it_off(tmp_path):
 def test_a_cache_directory_the_user_chose_is_kept(tmp_path):
     path, _ = _run(tmp_path, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"))
     assert path == "None" and (tmp_path / "mine").is_dir() and not (tmp_path / "jaxdl").exists()
+
+
+# In-process checks of the same rules (mutation testing links tests to code through in-process calls only).
+
+
+def test_cache_path_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache.cache_path() == tmp_path / "jaxdl" / "jax-cache"
+
+
+def test_cache_path_defaults_to_dot_cache_in_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    assert compilation_cache.cache_path() == tmp_path / ".cache" / "jaxdl" / "jax-cache"
+
+
+class FakeConfig:
+    """Records jax.config updates instead of applying them to this test process."""
+
+    def __init__(self, cache_dir=None):
+        self.jax_compilation_cache_dir = cache_dir
+        self.updates = {}
+
+    def update(self, name, value):
+        self.updates[name] = value
+
+
+def test_enabling_sets_the_directory_and_caches_every_program(monkeypatch, tmp_path):
+    fake = FakeConfig()
+    monkeypatch.setattr(compilation_cache.jax, "config", fake)
+    monkeypatch.delenv(compilation_cache.OPT_OUT, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache.enable_compilation_cache() == tmp_path / "jaxdl" / "jax-cache"
+    assert fake.updates == {"jax_compilation_cache_dir": str(tmp_path / "jaxdl" / "jax-cache"),
+                            "jax_persistent_cache_min_compile_time_secs": 0.0,
+                            "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
+def test_enabling_leaves_jax_alone_when_opted_out_or_chosen(monkeypatch):
+    fake = FakeConfig()
+    monkeypatch.setattr(compilation_cache.jax, "config", fake)
+    monkeypatch.setenv(compilation_cache.OPT_OUT, "1")
+    assert compilation_cache.enable_compilation_cache() is None and fake.updates == {}
+    monkeypatch.delenv(compilation_cache.OPT_OUT)
+    fake = FakeConfig(cache_dir="/somewhere/mine")
+    monkeypatch.setattr(compilation_cache.jax, "config", fake)
+    assert compilation_cache.enable_compilation_cache() is None and fake.updates == {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import warnings
 
 import jax
@@ -169,3 +172,17 @@ def test_a_failed_figure_save_warns_and_still_returns_params_and_history(tmp_pat
     with pytest.warns(UserWarning, match=r"could not save the training plot to .*No space left.*returned anyway"):
         params, history = _fit_linreg(plot=tmp_path / "training.png", epochs=2)
     assert history.epochs == 2 and params["W"].shape == (1, 2)
+    # the warning points at the line that called fit, not into jaxdl
+    with pytest.warns(UserWarning) as caught:
+        training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(1), 2),
+                     data.synthetic_regression(jax.random.key(0)), optimizers.sgd(0.03), key=jax.random.key(0),
+                     epochs=1, batch_size=32, metric=None, progress=False, plot=tmp_path / "training.png")
+    assert [(Path(w.filename).name, w.lineno) for w in caught] == [(Path(__file__).name, caught[0].lineno)]
+    assert caught[0].lineno == inspect.currentframe().f_lineno - 4  # the line of `training.fit(`
+
+
+def test_an_error_is_named_by_its_first_line_or_its_type():
+    from jaxdl.checks import _first_line
+
+    assert _first_line(ValueError("  shapes differ\n  more detail")) == "shapes differ"
+    assert _first_line(ValueError("")) == "ValueError" and _first_line(KeyError()) == "KeyError"

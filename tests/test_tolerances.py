@@ -295,13 +295,18 @@ def test_readme_table_shows_each_pinned_number():
 @pytest.mark.parametrize("make, message", [
     (lambda: Tolerance(rtol=-1e-6, why="a reason of some words"), "rtol must be a finite number >= 0"),
     (lambda: Tolerance(atol=float("nan"), why="a reason of some words"), "atol must be a finite number >= 0"),
-    (lambda: Tolerance(rtol=1e-6), "needs its reason"),
-    (lambda: Margin(-0.01, why="a reason of some words"), "must be a number >= 0"),
-    (lambda: Margin(0.01), "needs its reason"),
+    (lambda: Tolerance(rtol=1e-6), r"^a Tolerance needs its reason \(why=\.\.\.\)$"),
+    (lambda: Margin(-0.01, why="a reason of some words"), r"^a Margin must be a number >= 0, got -0\.01$"),
+    (lambda: Margin(float("nan"), why="a reason of some words"), r"^a Margin must be a number >= 0, got nan$"),
+    (lambda: Margin(0.01), r"^a Margin needs its reason \(why=\.\.\.\)$"),
 ])
 def test_bad_table_entries_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_a_zero_margin_is_a_margin():
+    assert Margin(0, why="no widening at all").value == 0 and Margin(0.0, why="no widening at all").value == 0
 
 
 def test_result_compare_takes_a_table_entry():
