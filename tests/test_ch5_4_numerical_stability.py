@@ -69,6 +69,11 @@ def test_xavier_dense_init_uses_the_outputs_inputs_layout():
     assert abs(float(fan_in(jax.random.key(1), (256, 784)).var()) * 784 - 1) < 0.02
 
 
+def test_xavier_defaults_to_uniform():
+    draw = initializers.xavier()(jax.random.key(0), (4, 8))
+    np.testing.assert_array_equal(draw, initializers.xavier("uniform")(jax.random.key(0), (4, 8)))
+
+
 def test_xavier_dense_init_defaults_to_uniform_float32_even_under_x64():
     key = jax.random.key(0)
     default = initializers.xavier_dense_init(key, 8, 4)

@@ -186,3 +186,11 @@ def test_an_error_is_named_by_its_first_line_or_its_type():
 
     assert _first_line(ValueError("  shapes differ\n  more detail")) == "shapes differ"
     assert _first_line(ValueError("")) == "ValueError" and _first_line(KeyError()) == "KeyError"
+
+
+def test_params_are_summarised_by_their_shapes_in_at_most_200_characters():
+    from jaxdl.checks import _summary
+
+    assert _summary({"W": jnp.zeros((2, 3)), "scale": 0.5}) == "{'W': (2, 3), 'scale': 'float'}"
+    long = _summary([jnp.zeros((i, 1000)) for i in range(100)])
+    assert len(long) == 200 and long.startswith("[(0, 1000), (1, 1000)")
