@@ -59,6 +59,31 @@ def test_scan_epoch_equals_python_loop():
     np.testing.assert_allclose(h_scan.val_loss, h_loop.val_loss, rtol=1e-5)
 
 
+@pytest.mark.parametrize("options", [dict(reduction="sum"), dict(penalty=lambda p: 0.5 * jnp.sum(p["W"] ** 2))],
+                         ids=["sum", "penalty"])
+def test_python_loop_honours_reduction_and_penalty(options):
+    p_scan, h_scan = _fit_linreg(loop="scan", optimizer=optimizers.sgd(0.001), **options)
+    p_loop, h_loop = _fit_linreg(loop="python", optimizer=optimizers.sgd(0.001), **options)
+    np.testing.assert_allclose(h_loop.train_loss, h_scan.train_loss, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), p_scan, p_loop)
+    _, plain = _fit_linreg(loop="python", optimizer=optimizers.sgd(0.001))
+    assert not np.allclose(h_loop.train_loss[1:], plain.train_loss[1:], rtol=1e-3)
+
+
+def test_step_and_epoch_default_to_the_mean_over_the_minibatch():
+    ds = data.synthetic_regression(jax.random.key(0))
+    params = models.linreg_init(jax.random.key(1), 2)
+    opt = optimizers.sgd(0.03)
+    rows, mask = jnp.arange(8), jnp.ones(8)
+    _, _, value = training.make_train_step(**LINREG, optimizer=opt)(params, opt.init(params), ds.X_train,
+                                                                   ds.y_train, rows, mask)
+    expected = losses.squared_loss(models.linreg_apply(params, ds.X_train[:8]), ds.y_train[:8]).mean()
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    _, _, values = training.make_train_epoch(**LINREG, optimizer=opt)(params, opt.init(params), ds.X_train,
+                                                                     ds.y_train, rows[None], mask[None])
+    np.testing.assert_allclose(values[0], expected, rtol=1e-6)
+
+
 def test_same_key_same_numbers_other_key_other_numbers():
     a, b, c = _fit_linreg(key=5), _fit_linreg(key=5), _fit_linreg(key=6)
     np.testing.assert_array_equal(a[1].train_loss, b[1].train_loss)
