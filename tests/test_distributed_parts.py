@@ -1,0 +1,264 @@
+"""jaxdl.distributed's parts, each checked in this process: plans padded and cut, shardings, addresses,
+the environment initialize() reads, the files the demo writes, and the launcher's command line.
+
+(tests/test_distributed.py runs the whole thing across devices and processes; these tests pin the pieces
+one by one, fast, and where mutation testing can see them.)
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from jaxdl import distributed
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    return distributed.data_mesh(1)
+
+
+def test_pad_plan_pads_the_batch_axis_with_index_0_and_mask_0():
+    idx, mask = np.arange(10).reshape(2, 5) + 1, np.ones((2, 5), np.float32)
+    padded_idx, padded_mask = distributed.pad_plan(idx, mask, 4)
+    assert padded_idx.shape == padded_mask.shape == (2, 8)
+    np.testing.assert_array_equal(padded_idx[:, :5], idx)
+    np.testing.assert_array_equal(padded_idx[:, 5:], 0)
+    np.testing.assert_array_equal(padded_mask[:, 5:], 0)
+    np.testing.assert_array_equal(padded_mask[:, :5], 1)
+
+
+def test_pad_plan_leaves_a_multiple_alone_and_pads_one_batch():
+    idx, mask = distributed.pad_plan(np.arange(6), np.ones(6), 3)
+    assert idx.shape == mask.shape == (6,)
+    idx, mask = distributed.pad_plan(np.arange(5), np.ones(5), 2)
+    np.testing.assert_array_equal(idx, [0, 1, 2, 3, 4, 0])
+    np.testing.assert_array_equal(mask, [1, 1, 1, 1, 1, 0])
+
+
+def test_a_count_gives_a_one_axis_data_mesh(mesh):
+    assert mesh.axis_names == (distributed.DATA_AXIS,) and mesh.devices.size == 1
+    assert distributed.num_shards(mesh) == 1
+
+
+def test_shardings_cut_the_named_axis_and_replicate_the_rest(mesh):
+    assert distributed.replicated(mesh).spec == P()
+    assert distributed.batch_sharding(mesh, 3).spec == P(distributed.DATA_AXIS, None, None)
+    assert distributed.batch_sharding(mesh, 2, axis=1).spec == P(None, distributed.DATA_AXIS)
+
+
+def test_place_and_replicate_keep_the_values(mesh):
+    x = np.arange(12.0).reshape(3, 4)
+    placed = distributed.place(x, distributed.replicated(mesh))
+    np.testing.assert_array_equal(placed, x)
+    assert placed.sharding.spec == P()
+    tree = distributed.replicate(mesh, {"W": x, "b": np.zeros(2)})
+    np.testing.assert_array_equal(tree["W"], x)
+    assert tree["b"].sharding == distributed.replicated(mesh)
+
+
+def test_shard_plan_pads_and_cuts_every_minibatch(mesh):
+    idx, mask = distributed.shard_plan(mesh, np.arange(6).reshape(2, 3), np.ones((2, 3)))
+    assert idx.shape == (2, 3) and idx.sharding.spec == P(None, distributed.DATA_AXIS)
+    np.testing.assert_array_equal(idx, np.arange(6).reshape(2, 3))
+    one, _ = distributed.shard_plan(mesh, np.arange(3), np.ones(3))
+    assert one.sharding.spec == P(distributed.DATA_AXIS)
+
+
+def test_sharded_batches_preprocess_then_keep_the_cut(mesh):
+    fn = distributed.sharded_batches(mesh, lambda X: X * 2.0)
+    np.testing.assert_array_equal(jax.jit(fn)(np.ones((4, 3), np.float32)), 2.0)
+    jaxpr = jax.make_jaxpr(fn)(np.ones((4, 3), np.float32))
+    constraint = [e for e in jaxpr.eqns if e.primitive.name == "sharding_constraint"]
+    assert [e.params["sharding"].spec for e in constraint] == [P(distributed.DATA_AXIS, None)]
+    assert jaxpr.eqns.index(constraint[0]) > 0  # after the preprocessing
+
+
+@pytest.mark.parametrize("address, expected", [("127.0.0.1:1", ("127.0.0.1", 1)),
+                                               ("host.example:65535", ("host.example", 65535)),
+                                               ("[::1]:8476", ("[::1]", 8476))])
+def test_parse_address_splits_host_and_port(address, expected):
+    assert distributed.parse_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["localhost", ":1234", "host:", "host:0", "host:65536", "host:12a", "host:-1"])
+def test_parse_address_refuses_anything_else(address):
+    with pytest.raises(ValueError, match=r"^the coordinator address must be host:port with a port in 1\.\.65535, "
+                                         rf"got '{address}'$"):
+        distributed.parse_address(address)
+
+
+def test_free_port_is_one_that_can_be_bound():
+    port = distributed.free_port()
+    assert 0 < port < 65536
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_wait_for_coordinator_returns_once_something_listens():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        start = time.monotonic()
+        distributed.wait_for_coordinator(f"127.0.0.1:{server.getsockname()[1]}", timeout=5)
+        assert time.monotonic() - start < 2
+
+
+def test_wait_for_coordinator_gives_up_after_its_timeout():
+    port = distributed.free_port()  # nothing listens there
+    start = time.monotonic()
+    with pytest.raises(distributed.DistributedError, match=rf"cannot reach the coordinator at 127\.0\.0\.1:{port} "
+                                                           r"within 1 s .*start process 0 first"):
+        distributed.wait_for_coordinator(f"127.0.0.1:{port}", timeout=1)
+    assert 1 <= time.monotonic() - start < 4
+
+
+class Recorder:
+    def __init__(self, fail: Exception | None = None):
+        self.calls, self.fail = [], fail
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        if self.fail is not None:
+            raise self.fail
+
+
+@pytest.fixture
+def fake_jax_distributed(monkeypatch):
+    """jax.distributed.initialize and the config update recorded instead of run; no coordinator waited for."""
+    init, update, wait = Recorder(), Recorder(), Recorder()
+    monkeypatch.setattr(distributed.jax.distributed, "initialize", init)
+    monkeypatch.setattr(distributed.jax.config, "update", update)
+    monkeypatch.setattr(distributed, "wait_for_coordinator", wait)
+    for name in (distributed.ENV_COORDINATOR, distributed.ENV_NUM_PROCESSES, distributed.ENV_PROCESS_ID):
+        monkeypatch.delenv(name, raising=False)
+    return init, update, wait
+
+
+def test_initialize_reads_the_launchers_environment(fake_jax_distributed, monkeypatch):
+    init, update, wait = fake_jax_distributed
+    monkeypatch.setenv(distributed.ENV_COORDINATOR, "127.0.0.1:4321")
+    monkeypatch.setenv(distributed.ENV_NUM_PROCESSES, "3")
+    monkeypatch.setenv(distributed.ENV_PROCESS_ID, "2")
+    distributed.initialize(timeout=7)
+    assert init.calls == [(("127.0.0.1:4321", 3, 2), {"initialization_timeout": 7})]
+    assert update.calls == [(("jax_cpu_collectives_implementation", "gloo"), {})]
+    assert wait.calls == [(("127.0.0.1:4321", 7), {})]
+
+
+def test_process_0_hosts_the_coordinator_and_does_not_wait(fake_jax_distributed):
+    init, _, wait = fake_jax_distributed
+    distributed.initialize("127.0.0.1:4321", 2, 0)
+    assert wait.calls == [] and init.calls == [(("127.0.0.1:4321", 2, 0), {"initialization_timeout": 60})]
+    distributed.initialize("127.0.0.1:4321", 2, 1)
+    assert wait.calls == [(("127.0.0.1:4321", 60), {})]
+
+
+def test_without_a_coordinator_jax_detects_the_cluster(fake_jax_distributed):
+    init, _, wait = fake_jax_distributed
+    distributed.initialize()
+    assert init.calls == [((None, None, None), {"initialization_timeout": 60})] and wait.calls == []
+
+
+def test_a_failing_jax_initialize_is_one_line_with_what_to_check(fake_jax_distributed, monkeypatch):
+    monkeypatch.setattr(distributed.jax.distributed, "initialize",
+                        Recorder(RuntimeError("DEADLINE_EXCEEDED: barrier timed out\n  long C++ trace")))
+    with pytest.raises(distributed.DistributedError) as err:
+        distributed.initialize("127.0.0.1:4321", 2, 0)
+    assert str(err.value) == ("jax.distributed.initialize failed (DEADLINE_EXCEEDED: barrier timed out); check that "
+                              "all 2 processes were started with the same coordinator address (127.0.0.1:4321) "
+                              "and distinct ids")
+    monkeypatch.setattr(distributed.jax.distributed, "initialize", Recorder(RuntimeError("")))
+    with pytest.raises(distributed.DistributedError, match=r"failed \(RuntimeError\); check that all the processes "
+                                                           r"were started with the same coordinator address "
+                                                           r"\(auto-detected\)"):
+        distributed.initialize()
+
+
+def test_synthetic_images_are_fashion_mnist_shaped_and_seeded():
+    X, y, X_val, y_val = distributed.synthetic_images(40, seed=3)
+    assert X.shape == (40, 28, 28) and X.dtype == np.uint8 and X_val.shape == (10, 28, 28)
+    assert y.shape == (40,) and y.dtype == np.int32 and y_val.shape == (10,)
+    assert 0 <= y.min() and y.max() <= 9 and X.max() > 200
+    again = distributed.synthetic_images(40, seed=3)
+    other = distributed.synthetic_images(40, seed=4)
+    np.testing.assert_array_equal(again[0], X)
+    assert not np.array_equal(other[0], X)
+    np.testing.assert_array_equal(distributed.synthetic_images(40)[0], distributed.synthetic_images(40, seed=0)[0])
+
+
+def test_saved_params_and_arrays_round_trip_without_temporary_files(tmp_path):
+    params = [{"W": np.ones((2, 3)), "b": np.arange(2.0)}]
+    distributed.save_params(params, tmp_path / "sub" / "p.npz")
+    distributed.save_array(np.arange(4), tmp_path / "sub" / "a.npy")
+    saved = np.load(tmp_path / "sub" / "p.npz")
+    assert sorted(saved.files) == ["leaf_0", "leaf_1"]
+    np.testing.assert_array_equal(saved["leaf_0"], np.ones((2, 3)))
+    np.testing.assert_array_equal(saved["leaf_1"], np.arange(2.0))
+    np.testing.assert_array_equal(np.load(tmp_path / "sub" / "a.npy"), np.arange(4))
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.npy", "p.npz"]
+
+
+def test_forward_prefixes_every_line_and_closes_the_stream():
+    stream, out = io.StringIO("one\ntwo\n"), io.StringIO()
+    distributed._forward(stream, "[p1] ", out)
+    assert out.getvalue() == "[p1] one\n[p1] two\n" and stream.closed
+
+
+def test_train_demo_trains_the_named_model_from_keys_0_and_1():
+    data = distributed.synthetic_images(60)
+    params, history = distributed.train_demo("softmax", data, epochs=2, batch_size=20, lr=0.1, mesh=None)
+    assert params["W"].shape == (10, 784) and history.epochs == 2 and len(history.train_loss) == 6
+    again, _ = distributed.train_demo("softmax", data, epochs=2, batch_size=20, lr=0.1, mesh=None)
+    np.testing.assert_array_equal(params["W"], again["W"])
+    mlp, _ = distributed.train_demo("mlp", data, epochs=1, batch_size=20, lr=0.1, mesh=1)
+    assert [layer["W"].shape for layer in mlp] == [(256, 784), (10, 256)]
+
+
+def test_main_launches_the_demo_with_its_options(monkeypatch):
+    launched = Recorder()
+    monkeypatch.setattr(distributed, "launch", launched)
+    assert distributed.main(["--processes", "3", "--devices-per-process", "2", "--timeout", "9", "--model",
+                             "softmax", "--data", "synthetic", "--epochs", "2"]) == 0
+    (command, processes), kwargs = launched.calls[0]
+    assert processes == 3 and kwargs == {"devices_per_process": 2, "timeout": 9.0}
+    assert command[:4] == [sys.executable, "-m", "jaxdl.distributed", "--demo"]
+    options = dict(zip(command[4::2], command[5::2]))
+    assert options == {"--model": "softmax", "--data": "synthetic", "--examples": "1000", "--epochs": "2",
+                       "--batch-size": "256", "--lr": "0.1", "--init-timeout": "60"}
+
+
+def test_main_runs_a_given_command_and_reports_a_failure_in_one_line(monkeypatch, capsys):
+    launched = Recorder(distributed.DistributedError("process 1 exited with status 3"))
+    monkeypatch.setattr(distributed, "launch", launched)
+    assert distributed.main(["--processes", "2", "--", "python", "train.py"]) == 1
+    assert launched.calls[0][0] == (["python", "train.py"], 2)
+    assert capsys.readouterr().err == "error: process 1 exited with status 3\n"
+
+
+def test_stop_ends_a_process_group(tmp_path):
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    start = time.monotonic()
+    distributed._stop(proc, grace=5)
+    assert proc.returncode is not None and time.monotonic() - start < 5
+
+
+def test_stop_falls_back_to_sigkill_after_the_grace(tmp_path):
+    import subprocess
+
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", stubborn], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    start = time.monotonic()
+    distributed._stop(proc, grace=0.5)
+    assert proc.returncode == -9 and time.monotonic() - start < 5
+    proc.stdout.close()
