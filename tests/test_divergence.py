@@ -87,3 +87,21 @@ def test_a_non_finite_validation_loss_stops_training():
 def test_bad_divergence_threshold_is_refused(threshold):
     with pytest.raises(ValueError, match="divergence_threshold must be a positive number"):
         _linreg(0.03, epochs=1, divergence_threshold=threshold)
+
+
+def test_the_messages_say_where_what_which_rule_and_what_to_do():
+    assert divergence.describe(float("nan"), 5.0, False, 2, 7, 235) == (
+        "the training loss became nan at epoch 2, step 7 of 235; lower the learning rate or check the data for "
+        "NaN/inf values")
+    assert divergence.describe(1234.5, 23.0, False, 1, 3, 235) == (
+        "training diverged: the loss was 1234 at epoch 1, step 3 of 235, above the divergence threshold 23 "
+        f"({divergence.DIVERGENCE_FACTOR:g} times the first step's loss); lower the learning rate, or pass "
+        "divergence_threshold= (a number, or float('inf') to turn the rule off)")
+    assert "above the divergence threshold 50; lower" in divergence.describe(60.0, 50.0, True, 1, 1, 2)
+
+
+def test_a_bare_training_diverged_knows_nothing_yet():
+    err = divergence.TrainingDiverged("stopped")
+    assert str(err) == "stopped" and isinstance(err, FloatingPointError)
+    assert (err.history, err.params, err.params_epochs, err.epoch, err.step) == (None, None, 0, 0, 0)
+    assert np.isnan(err.loss) and err.threshold == float("inf")

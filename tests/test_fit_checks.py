@@ -194,3 +194,11 @@ def test_params_are_summarised_by_their_shapes_in_at_most_200_characters():
     assert _summary({"W": jnp.zeros((2, 3)), "scale": 0.5}) == "{'W': (2, 3), 'scale': 'float'}"
     long = _summary([jnp.zeros((i, 1000)) for i in range(100)])
     assert len(long) == 200 and long.startswith("[(0, 1000), (1, 1000)")
+
+
+def test_one_hot_labels_are_rows_of_zeros_and_a_single_one():
+    from jaxdl.checks import _one_hot
+
+    assert _one_hot(np.eye(3)[[0, 2, 1]])
+    assert not _one_hot(np.array([[1, 1, 0], [0, 0, 1]]))  # zeros and ones, but a row with two
+    assert not _one_hot(np.array([[0.5, 0.5], [0.0, 1.0]]))  # rows summing to one, but not zeros and ones
