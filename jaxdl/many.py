@@ -24,10 +24,12 @@ from jaxdl.training import (
     Loss,
     Metric,
     TrainingDiverged,
+    _check_training_apply,
     check_inputs,
     default_preprocess,
     make_evaluate,
     make_train_epoch,
+    step_keys,
 )
 
 Optimizer = optax.GradientTransformation | Callable[[Any], optax.GradientTransformation]
@@ -124,23 +126,37 @@ def place_models(mesh: jax.sharding.Mesh | None, tree: Any, per_model: bool = Tr
     return jax.device_put(tree, jax.sharding.NamedSharding(mesh, spec))
 
 
+def _model_step_keys(step_rng: Any, n_models: int) -> Callable[[int, int], jax.Array]:
+    """fit_many's step_rng (one key per model) as (epoch, num_batches) -> keys (N, num_batches), each model's
+    row drawn as `fit(step_rng=...)` draws it; a ValueError saying what to pass otherwise."""
+    keys = jnp.stack(step_rng) if isinstance(step_rng, (list, tuple)) else step_rng
+    is_keys = isinstance(keys, jax.Array) and (
+        (jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.shape == (n_models,))
+        or (keys.dtype == jnp.uint32 and keys.shape == (n_models, 2)))
+    if not is_keys:
+        shape = getattr(keys, "shape", None)
+        raise ValueError(f"step_rng must hold one PRNG key per model ({n_models}), e.g. jax.random.split(key, "
+                         f"{n_models}); got {type(step_rng).__name__}" + (f" of shape {shape}" if shape else ""))
+    return lambda epoch, num_batches: jax.vmap(lambda key: step_keys(key)(epoch, num_batches))(keys)
+
+
 def make_many_epoch(apply: Apply, loss: Loss, optimizer: Optimizer, preprocess: Callable = default_preprocess,
                     reduction: Literal["mean", "sum"] = "mean", shared_plan: bool = False,
                     per_model_data: bool = False) -> Callable:
     """One epoch of N models as one compiled call: `make_train_epoch` vmapped over the model axis.
 
-    (params, opt_state, X, y, idx, mask, hyperparams) -> (params, opt_state, losses (N, steps)). The data
-    is shared, or one set per model (a leading model axis) when per_model_data; idx and mask are one plan
-    per model, or one plan for all when shared_plan. hyperparams is None for one optimizer, else the rows
-    handed to the factory `optimizer(row)`.
+    (params, opt_state, X, y, idx, mask, hyperparams[, rngs]) -> (params, opt_state, losses (N, steps)). The
+    data is shared, or one set per model (a leading model axis) when per_model_data; idx and mask are one
+    plan per model, or one plan for all when shared_plan. hyperparams is None for one optimizer, else the
+    rows handed to the factory `optimizer(row)`. rngs (N, steps): each model's per-step keys (dropout).
     """
-    def epoch(params, opt_state, X, y, idx, mask, hyperparams):
+    def epoch(params, opt_state, X, y, idx, mask, hyperparams, rngs=None):
         opt = optimizer if hyperparams is None else optimizer(hyperparams)
-        return make_train_epoch(apply, loss, opt, preprocess, reduction)(params, opt_state, X, y, idx, mask)
+        return make_train_epoch(apply, loss, opt, preprocess, reduction)(params, opt_state, X, y, idx, mask, rngs)
 
     plan_axis = None if shared_plan else 0
     data_axis = 0 if per_model_data else None
-    many = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, plan_axis, plan_axis, 0))
+    many = jax.vmap(epoch, in_axes=(0, 0, data_axis, data_axis, plan_axis, plan_axis, 0, 0))
     return jax.jit(many, donate_argnums=(0, 1))
 
 
@@ -162,6 +178,7 @@ def fit_many(
     reduction: Literal["mean", "sum"] = "mean",
     progress: bool = False,
     devices: int | Sequence[jax.Device] | None = None,
+    step_rng: jax.Array | None = None,
 ) -> tuple[Any, list[History]]:
     """Trains N models at once and returns (params with a leading model axis, one History per model).
 
@@ -176,6 +193,8 @@ def fit_many(
     a multiple of their count) and the data is copied to each. On a CPU this lets each core train its own
     models instead of sharing every matrix product: JAX shows one CPU device unless asked for more with
     `jax.config.update("jax_num_cpu_devices", os.cpu_count())` before its first use.
+    step_rng: one key per model (dropout): model i's training calls apply(params, X, rng) with step t's key
+    fold_in(step_rng[i], t), as `fit(step_rng=step_rng[i])` does; validation calls apply(params, X).
     Model i's history and parameters are those `fit` gives it alone, up to float32 rounding of the batched
     matrix products. A History's compile and train seconds are those of the whole batch of models.
     """
@@ -207,6 +226,11 @@ def fit_many(
     mesh = None if devices is None else model_mesh(devices, n_models)
     first = jax.tree.map(lambda leaf: leaf[0], params)
     check_inputs(apply, first, Dataset(*(a[0] for a in data)) if per_model_data else data)
+    num_batches = -(-n // batch_size)
+    rngs_of = None if step_rng is None else _model_step_keys(step_rng, n_models)
+    if rngs_of is not None:
+        X0 = (data.X_train[0] if per_model_data else data.X_train)[:batch_size]
+        _check_training_apply(apply, first, preprocess(X0), rngs_of(0, num_batches)[0, 0])
 
     def epoch_plan(epoch: int) -> tuple[jax.Array, jax.Array]:
         if shared_plan:
@@ -222,10 +246,14 @@ def fit_many(
     data_axis = 0 if per_model_data else None
     evaluate = jax.jit(jax.vmap(make_evaluate(apply, loss, metric, preprocess), in_axes=(0, data_axis, data_axis)))
     run_epoch = make_many_epoch(apply, loss, optimizer, preprocess, reduction, shared_plan, per_model_data)
-    num_batches = -(-n // batch_size)
+
+    def epoch_rngs(epoch: int) -> jax.Array | None:
+        return None if rngs_of is None else place_models(mesh, rngs_of(epoch, num_batches))
+
     if epochs:
         idx, mask = epoch_plan(0)
-        run_epoch = run_epoch.lower(params, opt_state, data.X_train, data.y_train, idx, mask, hyperparams).compile()
+        run_epoch = run_epoch.lower(params, opt_state, data.X_train, data.y_train, idx, mask, hyperparams,
+                                    epoch_rngs(0)).compile()
         evaluate = evaluate.lower(params, data.X_val, data.y_val).compile()
     compile_seconds = time.perf_counter() - start
 
@@ -234,7 +262,8 @@ def fit_many(
     for epoch in tqdm(range(epochs), desc="epoch", disable=not progress, leave=False):
         idx, mask = epoch_plan(epoch)
         t0 = time.perf_counter()
-        params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask, hyperparams)
+        params, opt_state, losses = run_epoch(params, opt_state, data.X_train, data.y_train, idx, mask, hyperparams,
+                                              epoch_rngs(epoch))
         losses = np.asarray(losses)  # (N, steps); waits for the epoch to finish
         train_seconds += time.perf_counter() - t0
         bad = np.argwhere(~np.isfinite(losses))

@@ -231,3 +231,44 @@ def test_models_split_over_devices_train_as_on_one(split_runs, devices):
 
 def test_models_that_do_not_divide_over_the_devices_are_refused(split_runs):
     assert "3 models cannot be split evenly over 2 devices" in str(split_runs["uneven"])
+
+
+def test_dropout_keys_give_each_model_fits_run_with_its_step_rng():
+    from jaxdl import dropout
+
+    ds = _classification_data()
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=[16, 16], num_outputs=4, sigma=None)
+    apply = partial(dropout.mlp_apply, rates=(0.5, 0.5))
+    init_keys, fit_keys, drop_keys = (jax.random.split(jax.random.key(i), 3) for i in range(3))
+    params, histories = fit_many(apply, losses.softmax_cross_entropy, jax.vmap(init)(init_keys), ds,
+                                 optax.sgd(0.1), keys=fit_keys, epochs=2, batch_size=64, step_rng=drop_keys)
+    for i, (p, h) in enumerate(zip(unstack(params), histories)):
+        alone = training.fit(apply, losses.softmax_cross_entropy, init(init_keys[i]), ds, optax.sgd(0.1),
+                             key=fit_keys[i], epochs=2, batch_size=64, step_rng=drop_keys[i], progress=False)
+        _assert_same_run(p, h, *alone)
+    _, without = fit_many(apply, losses.softmax_cross_entropy, jax.vmap(init)(init_keys), ds, optax.sgd(0.1),
+                          keys=fit_keys, epochs=2, batch_size=64)
+    assert not np.allclose(without[0].train_loss, histories[0].train_loss, rtol=1e-3)  # dropout was on
+
+
+@pytest.mark.parametrize("step_rng, message", [
+    (jax.random.key(0), r"one PRNG key per model \(3\)"),
+    (jnp.zeros((3, 4)), "one PRNG key per model"),
+    ("key", "got str"),
+])
+def test_bad_dropout_keys_are_refused(step_rng, message):
+    ds = _classification_data()
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=8, num_outputs=4, sigma=None)
+    keys = jax.random.split(jax.random.key(0), 3)
+    with pytest.raises(ValueError, match=message):
+        fit_many(models.mlp_apply, losses.softmax_cross_entropy, jax.vmap(init)(keys), ds, optax.sgd(0.1),
+                 keys=keys, epochs=1, batch_size=64, step_rng=step_rng)
+
+
+def test_dropout_keys_with_an_apply_that_takes_none_are_refused():
+    ds = _classification_data()
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=8, num_outputs=4, sigma=None)
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match=r"with step_rng, fit calls apply\(params, X, rng\)"):
+        fit_many(models.mlp_apply, losses.softmax_cross_entropy, jax.vmap(init)(keys), ds, optax.sgd(0.1),
+                 keys=keys, epochs=1, batch_size=64, step_rng=keys)
