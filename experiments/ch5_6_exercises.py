@@ -11,7 +11,7 @@ import numpy as np
 
 from experiments.ch5_2_mlp_implementation import HISTORY_HEADER, history_row, plot_band, torch_rows
 from experiments import ch5_6_dropout as ch5_6
-from experiments.ch5_6_dropout import LR, check_band, train
+from experiments.ch5_6_dropout import BOOK_KEYS, LR, check_band, train_many
 from experiments.common import Result, Tolerance, Tolerances, cli
 from jaxdl import dropout, fashion_mnist, models, optimizers, references
 from jaxdl.training import History
@@ -79,16 +79,17 @@ def run(result: Result, fast: bool) -> None:
     epochs = 1 if fast else 10
     names = ("no_dropout", "rates_0.5_0.2") if fast else tuple(ref["rates"])
     rows, histories, params_of = [], {}, {}
+    keys = [jax.random.key(seed) for seed in range(BOOK_KEYS)]
     for name in names:
         rates = tuple(ref["rates"][name])
         book = ref["book"][name]
-        params, history = train(jax.random.key(0), data, rates=rates, optimizer=optimizers.optax_sgd(LR),
-                                epochs=epochs)
-        check_band(result, f"{name}, jaxdl key 0", history, book)
-        rows += [history_row(f"jaxdl {name}, key 0", history), *torch_rows(name, book, epochs)]
-        histories[name], params_of[name] = history, params
-        result.save_figure(plot_band({"jaxdl key 0": history}, book, f"dropout {rates}: val acc"),
-                           f"band_{name}.png")
+        params, runs = train_many(keys, data, rates=rates, optimizer=optimizers.optax_sgd(LR), epochs=epochs)
+        check_band(result, name, runs, book)
+        rows += [history_row(f"jaxdl {name}, key {seed}", h) for seed, h in enumerate(runs)]
+        rows += torch_rows(name, book, epochs)
+        histories[name], params_of[name] = runs, params[0]
+        result.save_figure(plot_band({f"jaxdl key {seed}": h for seed, h in enumerate(runs)}, book,
+                                     f"dropout {rates}: val acc"), f"band_{name}.png")
     result.text(
         f"Exercises 1 and 2: the 5.6 MLP (concise, `dropout.dropout`, optax.sgd lr {LR}) with other rates, "
         f"{epochs} epoch(s), beside {len(ref['book'][names[0]]['seeds'])} PyTorch seeds each:\n\n"
@@ -127,14 +128,18 @@ def run(result: Result, fast: bool) -> None:
     result.save_figure(fig, "activation_variance.png")
 
 
-def gap_sentence(histories: dict[str, History], books: dict[str, Any]) -> str:
-    """Measured: validation minus training loss after the last epoch, jaxdl's and the PyTorch seeds' mean."""
+def gap_sentence(histories: dict[str, list[History]], books: dict[str, Any]) -> str:
+    """Measured: validation minus training loss after the last epoch, the mean of jaxdl's keys and of the
+    PyTorch seeds."""
     def torch_gap(book: dict[str, Any], e: int) -> float:
         return float(np.mean([v[e] - t[e] for v, t in zip(book["val_loss"], book["epoch_train_loss"])]))
 
-    parts = [f"{name}: jaxdl {h.val_loss[-1] - h.epoch_train_loss()[-1]:+.4f}, PyTorch "
-             f"{torch_gap(books[name], h.epochs - 1):+.4f}" for name, h in histories.items()]
-    e = next(iter(histories.values())).epochs - 1
+    def jaxdl_gap(runs: list[History]) -> float:
+        return float(np.mean([h.val_loss[-1] - h.epoch_train_loss()[-1] for h in runs]))
+
+    parts = [f"{name}: jaxdl {jaxdl_gap(runs):+.4f}, PyTorch {torch_gap(books[name], runs[0].epochs - 1):+.4f}"
+             for name, runs in histories.items()]
+    e = next(iter(histories.values()))[0].epochs - 1
     order = sorted(books, key=lambda name: torch_gap(books[name], e), reverse=True)
     return ("Validation loss minus training loss after the last epoch (the training loss is measured with dropout "
             f"on, on a thinned network): {'; '.join(parts)}. Across the PyTorch seeds the gap is largest for "
