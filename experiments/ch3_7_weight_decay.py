@@ -25,7 +25,10 @@ NUM_TRAIN, NUM_VAL, NUM_INPUTS, BATCH_SIZE = 20, 100, 200, 5
 TRUE_W, TRUE_B, NOISE = 0.01, 0.05, 0.01
 LR, EPOCHS, SIGMA = 0.01, 10, 0.01
 LAMBDAS = (0.0, 3.0)
-NUM_KEYS = 3
+# The book rows are decided by the mean over NUM_KEYS jaxdl keys (each key: its own data, init and orders),
+# not by any one key; each key's numbers are in the table too.
+NUM_KEYS = 8
+BAND_RULE = "mean of the jaxdl keys inside"
 
 # Every tolerance and band margin of this experiment, with its reason.
 TOLERANCES: Tolerances = {
@@ -176,17 +179,20 @@ def band(values: Any) -> tuple[float, float]:
 
 
 def check_book(result: Result, runs: list[dict[str, Any]], keys: list[jax.Array], kind: str, lambd: float) -> list:
-    """jaxdl's run with key 0 inside the band of the PyTorch seeds; returns every key's quantities."""
+    """The mean of jaxdl's keys inside the band of the PyTorch seeds; returns every key's quantities."""
     quantities = []
     for key in keys:
         params, history = own_run(key, kind, lambd)
         quantities.append(book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], l2_penalty(params)))
     theirs = {name: np.array([book_quantities(r["epoch_train_loss"][-1], r["val_loss"][-1], r["l2_penalty_w"])[name]
                               for r in runs]) for name in quantities[0]}
-    for name, value in quantities[0].items():
+    for name in quantities[0]:
         low, high = band(theirs[name])
-        result.within(f"book {kind}, lambda {lambd:g}: {name} (jax.random.key(0))", value, low, high,
-                      reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}")
+        values = np.array([q[name] for q in quantities])
+        inside = int(((values >= low) & (values <= high)).sum())
+        result.within(f"book {kind}, lambda {lambd:g}: {name} (mean of {len(keys)} keys)", float(values.mean()), low,
+                      high, reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}; rule: {BAND_RULE}; keys "
+                                      f"inside alone: {inside}/{len(keys)}")
     return [quantities, theirs]
 
 
@@ -206,7 +212,7 @@ def run(result: Result, fast: bool) -> None:
     result.save_figure(plot_pair(histories, [f"scratch, lambda {lambd:g}" for lambd in LAMBDAS]), "scratch.png")
     result.save_figure(plot_pair(histories, [f"concise, wd {lambd:g}" for lambd in LAMBDAS]), "concise.png")
 
-    keys = [jax.random.key(i) for i in range(1 if fast else NUM_KEYS)]  # key 0 is the same in fast mode
+    keys = [jax.random.key(i) for i in range(2 if fast else NUM_KEYS)]
     lines = ["| run | quantity | jaxdl keys: mean [min, max] | PyTorch seeds: mean [min, max] |", "|---|---|---|---|"]
     for kind, runs in (("scratch", ref["book_scratch"]), ("concise", ref["book_concise"])):
         for lambd in LAMBDAS:
@@ -217,7 +223,8 @@ def run(result: Result, fast: bool) -> None:
                 lines.append(f"| {kind}, lambda {lambd:g} | {name} | {cell(v)} | {cell(theirs[name])} |")
     result.text(
         f"Book runs: d2l's training (10 epochs, batch 5, lr 0.01) on fresh data from each library's own RNG, "
-        f"{len(keys)} jaxdl key(s) beside 20 PyTorch seeds; key 0 must lie within the seeds' range widened by "
+        f"{len(keys)} jaxdl key(s) beside 20 PyTorch seeds; the mean of the keys must lie within the seeds' range "
+        "widened by "
         f"{TOLERANCES['book band sds'].value} standard deviations:\n\n" + "\n".join(lines) + "\n\n"
         "Without the penalty the 200 weights fit the 20 training examples and the training loss falls while the "
         "validation loss stays high; with lambda = 3 the weights shrink (l2_penalty(w) is much smaller) and the "
