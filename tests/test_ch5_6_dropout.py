@@ -130,10 +130,42 @@ def test_fit_step_rng_python_loop_matches_scan(tiny):
 
 
 def test_fit_refuses_a_bad_step_rng_and_an_apply_without_a_third_argument(tiny):
-    with pytest.raises(ValueError, match="step_rng must be a PRNG key"):
+    with pytest.raises(ValueError, match=r"step_rng must be a PRNG key .*, got int$"):
         _fit(tiny, 3)
-    with pytest.raises(ValueError, match=r"apply\(params, X, rng\)"):
+    for not_a_key in (jnp.zeros(2, jnp.float32), jnp.zeros(3, jnp.uint32)):
+        with pytest.raises(ValueError, match="step_rng must be a PRNG key"):
+            _fit(tiny, not_a_key)
+    with pytest.raises(ValueError, match=r"apply\(params, X, rng\) in training; this apply fails on a minibatch"):
         _fit(tiny, jax.random.key(5), apply=models.mlp_apply)
+
+    def two_arguments(params, X):
+        return models.mlp_apply(params, X)
+
+    with pytest.raises(ValueError, match=r"fails on a minibatch \(.*two_arguments\(\) takes 2 positional arguments "
+                                         r"but 3 were given\); give it a third argument"):
+        _fit(tiny, jax.random.key(5), apply=two_arguments)
+
+
+def test_fit_takes_a_raw_uint32_key_as_step_rng(tiny):
+    raw = _fit(tiny, jax.random.PRNGKey(5))[1].train_loss
+    typed = _fit(tiny, jax.random.wrap_key_data(jax.random.PRNGKey(5)))[1].train_loss
+    np.testing.assert_array_equal(raw, typed)
+
+
+def test_the_training_apply_is_checked_with_a_real_step_key(tiny):
+    def apply(params, X, *rng):  # in training, uses the key it is given whatever it is
+        out = models.mlp_apply(params, X)
+        return out * jax.random.bernoulli(rng[0], 0.9, (X.shape[0], 1)) / 0.9 if rng else out
+
+    assert _fit(tiny, jax.random.key(5), apply=apply)[1].epochs == 2
+
+
+@pytest.mark.parametrize("rows, shown", [(lambda n: {"a": jnp.zeros(n), "b": jnp.float32(0)}, r"\[8, None\]"),
+                                         (lambda n: jnp.float32(0), r"\[None\]")])
+def test_per_step_values_without_one_row_per_minibatch_are_named(tiny, rows, shown):
+    # 40 examples in batches of 8: 5 minibatches an epoch, so 8 rows is wrong too
+    with pytest.raises(ValueError, match=rf"leading sizes {shown}; every leaf needs one row per minibatch \(5\)"):
+        _fit(tiny, lambda epoch, n: rows(8))
 
 
 # ----------------------------------------------------------------------------- replay

@@ -51,3 +51,12 @@ def test_minibatches_match_the_plan():
 def test_bad_batching_is_explained(n, batch_size, message):
     with pytest.raises(ValueError, match=message):
         data.batch_indices(jax.random.key(0), n, batch_size)
+
+
+def test_synthetic_regression_adds_the_noise_it_draws():
+    key = jax.random.key(3)
+    ds = data.synthetic_regression(key, w=[2, -3], b=4.2, noise=0.5, num_train=20, num_val=5)
+    key_X, key_noise = jax.random.split(key)
+    X = jax.random.normal(key_X, (25, 2))
+    expected = X @ jnp.array([[2.0], [-3.0]]) + 4.2 + 0.5 * jax.random.normal(key_noise, (25, 1))
+    np.testing.assert_allclose(np.concatenate([ds.y_train, ds.y_val]), expected, rtol=1e-6, atol=1e-6)

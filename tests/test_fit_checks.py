@@ -202,3 +202,20 @@ def test_one_hot_labels_are_rows_of_zeros_and_a_single_one():
     assert _one_hot(np.eye(3)[[0, 2, 1]])
     assert not _one_hot(np.array([[1, 1, 0], [0, 0, 1]]))  # zeros and ones, but a row with two
     assert not _one_hot(np.array([[0.5, 0.5], [0.0, 1.0]]))  # rows summing to one, but not zeros and ones
+
+
+def test_a_loss_takes_targets_by_their_shape_and_type():
+    from jaxdl.checks import _loss_takes
+
+    logits = jax.ShapeDtypeStruct((5, 10), jnp.float32)
+    assert _loss_takes(losses.softmax_cross_entropy, logits, jnp.zeros(5, jnp.int32))
+    assert not _loss_takes(losses.softmax_cross_entropy, logits, jnp.zeros((5, 10), jnp.float32))
+    assert _loss_takes(losses.squared_loss, jax.ShapeDtypeStruct((5, 1), jnp.float32), jnp.zeros((5, 1)))
+    assert not _loss_takes(lambda y_hat, y: (y_hat * y).sum(), logits, jnp.zeros((5, 10)))  # one value in all
+
+
+def test_a_penalty_is_refused_with_what_it_is_and_why_it_fails():
+    with pytest.raises(ValueError, match=r"^penalty must be a function params -> scalar, got int$"):
+        _fit_linreg(penalty=5)
+    with pytest.raises(ValueError, match=r"^penalty\(params\) fails on these parameters \('W2'\)$"):
+        _fit_linreg(penalty=lambda p: p["W2"].sum())
