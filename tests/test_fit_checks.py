@@ -219,3 +219,14 @@ def test_a_penalty_is_refused_with_what_it_is_and_why_it_fails():
         _fit_linreg(penalty=5)
     with pytest.raises(ValueError, match=r"^penalty\(params\) fails on these parameters \('W2'\)$"):
         _fit_linreg(penalty=lambda p: p["W2"].sum())
+
+
+def test_keys_new_and_legacy_are_taken_and_anything_else_refused():
+    from jaxdl.checks import check_key
+
+    check_key(jax.random.key(0))
+    check_key(jax.random.PRNGKey(0))  # the legacy raw uint32 key
+    check_key(np.array([0, 7], np.uint32))
+    for bad in ([0, 7], np.zeros(3, np.uint32), np.zeros(2, np.int32), 0, jax.random.split(jax.random.key(0))):
+        with pytest.raises(ValueError, match=r"^key must be a PRNG key such as jax.random.key\(0\), got "):
+            check_key(bad)
