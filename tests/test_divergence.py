@@ -105,3 +105,10 @@ def test_a_bare_training_diverged_knows_nothing_yet():
     assert str(err) == "stopped" and isinstance(err, FloatingPointError)
     assert (err.history, err.params, err.params_epochs, err.epoch, err.step) == (None, None, 0, 0, 0)
     assert np.isnan(err.loss) and err.threshold == float("inf")
+
+
+def test_the_threshold_in_force():
+    assert divergence.resolve_threshold(None, -2.5) == divergence.DIVERGENCE_FACTOR * 2.5
+    assert divergence.resolve_threshold(7, 1e9) == 7.0
+    assert divergence.resolve_threshold(None, float("nan")) == float("inf")
+    assert divergence.resolve_threshold(None, float("inf")) == float("inf")

@@ -230,3 +230,16 @@ def test_keys_new_and_legacy_are_taken_and_anything_else_refused():
     for bad in ([0, 7], np.zeros(3, np.uint32), np.zeros(2, np.int32), 0, jax.random.split(jax.random.key(0))):
         with pytest.raises(ValueError, match=r"^key must be a PRNG key such as jax.random.key\(0\), got "):
             check_key(bad)
+
+
+def test_counts_are_named_positive_or_non_negative_by_their_minimum():
+    from jaxdl.checks import check_count
+
+    check_count(0, "epochs", 0)
+    check_count(np.int64(3), "batch_size", 1)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
+        check_count(0, "batch_size", 1)
+    with pytest.raises(ValueError, match=r"^epochs must be a non-negative integer, got -1$"):
+        check_count(-1, "epochs", 0)
+    with pytest.raises(ValueError, match=r"^epochs must be a non-negative integer, got True$"):
+        check_count(True, "epochs", 0)
