@@ -112,3 +112,9 @@ def test_the_threshold_in_force():
     assert divergence.resolve_threshold(7, 1e9) == 7.0
     assert divergence.resolve_threshold(None, float("nan")) == float("inf")
     assert divergence.resolve_threshold(None, float("inf")) == float("inf")
+
+
+def test_a_loss_equal_to_the_threshold_is_not_above_it():
+    assert divergence.first_divergent_step(np.array([1.0, 5.0, 5.5]), 5.0) == 2
+    assert divergence.first_divergent_step(np.array([1.0, 5.0]), 5.0) is None
+    assert divergence.first_divergent_step(np.array([1.0, np.nan, 9.0]), 5.0) == 1

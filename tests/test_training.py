@@ -84,6 +84,16 @@ def test_step_and_epoch_default_to_the_mean_over_the_minibatch():
     np.testing.assert_allclose(values[0], expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("loop, unused", [("scan", "make_train_step"), ("python", "make_train_epoch")])
+def test_each_loop_compiles_its_own_program(monkeypatch, loop, unused):
+    """scan compiles the whole epoch into one lax.scan; python compiles one step and loops over it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"loop={loop!r} must not build {unused}")
+
+    monkeypatch.setattr(training, unused, refuse)
+    assert _fit_linreg(loop=loop, epochs=1)[1].epochs == 1
+
+
 def test_same_key_same_numbers_other_key_other_numbers():
     a, b, c = _fit_linreg(key=5), _fit_linreg(key=5), _fit_linreg(key=6)
     np.testing.assert_array_equal(a[1].train_loss, b[1].train_loss)
