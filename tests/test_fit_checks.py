@@ -230,6 +230,9 @@ def test_keys_new_and_legacy_are_taken_and_anything_else_refused():
     for bad in ([0, 7], np.zeros(3, np.uint32), np.zeros(2, np.int32), 0, jax.random.split(jax.random.key(0))):
         with pytest.raises(ValueError, match=r"^key must be a PRNG key such as jax.random.key\(0\), got "):
             check_key(bad)
+    with pytest.raises(ValueError) as err:
+        check_key(list(range(1000)))  # a long repr is cut
+    assert len(str(err.value)) == 300
 
 
 def test_counts_are_named_positive_or_non_negative_by_their_minimum():
