@@ -246,3 +246,24 @@ def test_counts_are_named_positive_or_non_negative_by_their_minimum():
         check_count(-1, "epochs", 0)
     with pytest.raises(ValueError, match=r"^epochs must be a non-negative integer, got True$"):
         check_count(True, "epochs", 0)
+
+
+@pytest.mark.parametrize("make, high", [
+    (lambda: np.full((4, 8, 8), 2.0, np.float32), 2),  # whole numbers past 1.5: raw pixels
+    (lambda: np.full((4, 8, 8), 255.0, np.float32), 255),
+    (lambda: np.full((4, 8, 8), 256.0, np.float32), None),  # past 255: not pixels
+    (lambda: np.full((4, 8, 8), 1.0, np.float32), None),  # 0/1 images are fine
+    (lambda: np.linspace(0, 3.7, 256, dtype=np.float32).reshape(4, 8, 8), None),  # not whole numbers
+    (lambda: np.full((4, 8, 8), 200, np.int32), None),  # not floats: left to the loss and label checks
+    (lambda: np.full((4, 2, 2), 200.0, np.float32), None),  # fewer than 64 features: not images
+    (lambda: np.concatenate([np.full((1024, 8, 8), 9.0, np.float32), np.full((1, 8, 8), 300.0, np.float32)]),
+     9),  # only the first 1024 examples are looked at
+])
+def test_unscaled_float_images_warn_and_nothing_else_does(make, high):
+    from jaxdl.checks import warn_unscaled_images
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_unscaled_images(jnp.asarray(make()), "X_train", lambda X: X)
+    expected = [] if high is None else [f"X_train holds floats up to {high}, whole numbers as raw pixels are"]
+    assert [str(w.message).split(":")[0] for w in caught] == expected
