@@ -171,7 +171,7 @@ def warn_unscaled_images(X: jax.Array, name: str, preprocess: Callable) -> None:
         warnings.warn(
             f"{name} holds floats up to {high:g}, whole numbers as raw pixels are: the model sees them unscaled "
             "and trains badly; pass uint8 images (scaled to [0, 1] for you) or divide by 255",
-            stacklevel=3,
+            stacklevel=4,  # this function, check_inputs, fit or fit_many, then the line that called them
         )
 
 

@@ -267,3 +267,40 @@ def test_unscaled_float_images_warn_and_nothing_else_does(make, high):
         warn_unscaled_images(jnp.asarray(make()), "X_train", lambda X: X)
     expected = [] if high is None else [f"X_train holds floats up to {high}, whole numbers as raw pixels are"]
     assert [str(w.message).split(":")[0] for w in caught] == expected
+
+
+def test_params_are_refused_with_what_they_are_and_what_went_wrong():
+    from jaxdl.checks import check_params
+
+    X = jnp.zeros((3, 2))
+
+    class ShapeOnly:
+        shape = (2,)
+
+    with pytest.raises(ValueError, match=r"^params must be a pytree of arrays as returned by the model's init, "
+                                         r"got \{'W': \(2,\)\}$"):
+        check_params(models.linreg_apply, {"W": ShapeOnly()}, X, lambda X: X)
+    with pytest.raises(ValueError) as err:
+        check_params(models.linreg_apply, {"W": jnp.zeros((1, 5)), "b": jnp.zeros(1)}, X, lambda X: X)
+    assert str(err.value).startswith("the model cannot take inputs of shape (2,) with these parameters (TypeError: ")
+    assert "; params is {'W': (1, 5), 'b': (1,)}: pass the params made by the init that matches apply" in str(err.value)
+
+
+def test_the_unscaled_images_warning_points_at_the_caller_of_fit():
+    with pytest.warns(UserWarning) as caught:
+        training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0), 64, 3),
+                     Dataset(jnp.full((8, 8, 8), 9.0), jnp.zeros(8, jnp.int32), jnp.full((4, 8, 8), 9.0),
+                             jnp.zeros(4, jnp.int32)), optimizers.sgd(0.01), key=jax.random.key(0), epochs=1,
+                     batch_size=4, progress=False)
+    messages = [str(w.message) for w in caught if "raw pixels" in str(w.message)]
+    assert messages and messages[0].endswith("and trains badly; pass uint8 images (scaled to [0, 1] for you) or "
+                                             "divide by 255")
+    assert {Path(w.filename).name for w in caught if "raw pixels" in str(w.message)} == {Path(__file__).name}
+
+
+def test_the_minibatch_mask_is_float32():
+    from jaxdl.data import batch_plan
+
+    _, mask = batch_plan(np.arange(5), 2)
+    assert mask.dtype == jnp.float32
+    np.testing.assert_array_equal(mask, [[1, 1], [1, 1], [1, 0]])
