@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 import warnings
@@ -16,6 +17,9 @@ import pytest
 from jaxdl import data, losses, models, optimizers, training
 from jaxdl.data import Dataset
 from jaxdl.files import OutputError
+
+# mutmut's trampolines add a stack frame to every call, so where a warning points is checked only outside it.
+UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
 
 
 def _images(n=40, labels=None, X=None):
@@ -177,8 +181,9 @@ def test_a_failed_figure_save_warns_and_still_returns_params_and_history(tmp_pat
         training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(1), 2),
                      data.synthetic_regression(jax.random.key(0)), optimizers.sgd(0.03), key=jax.random.key(0),
                      epochs=1, batch_size=32, metric=None, progress=False, plot=tmp_path / "training.png")
-    assert [(Path(w.filename).name, w.lineno) for w in caught] == [(Path(__file__).name, caught[0].lineno)]
-    assert caught[0].lineno == inspect.currentframe().f_lineno - 4  # the line of `training.fit(`
+    if not UNDER_MUTMUT:
+        assert [(Path(w.filename).name, w.lineno) for w in caught] == [(Path(__file__).name, caught[0].lineno)]
+        assert caught[0].lineno == inspect.currentframe().f_lineno - 5  # the line of `training.fit(`
 
 
 def test_an_error_is_named_by_its_first_line_or_its_type():
@@ -295,7 +300,8 @@ def test_the_unscaled_images_warning_points_at_the_caller_of_fit():
     messages = [str(w.message) for w in caught if "raw pixels" in str(w.message)]
     assert messages and messages[0].endswith("and trains badly; pass uint8 images (scaled to [0, 1] for you) or "
                                              "divide by 255")
-    assert {Path(w.filename).name for w in caught if "raw pixels" in str(w.message)} == {Path(__file__).name}
+    if not UNDER_MUTMUT:
+        assert {Path(w.filename).name for w in caught if "raw pixels" in str(w.message)} == {Path(__file__).name}
 
 
 def test_the_minibatch_mask_is_float32():
