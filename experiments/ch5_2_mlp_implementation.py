@@ -125,11 +125,9 @@ def check_band(result: Result, label: str, histories: Sequence[History], book: d
         seeds = [run[e] for run in book[name]]
         margin = acc_margin if name == "val_acc" else loss_margin
         low, high = min(seeds) - margin, max(seeds) + margin
-        values = np.array([r[name] for r in runs])
-        inside = int(((values >= low) & (values <= high)).sum())
-        result.within(f"{label}: {name}, epoch {e + 1}, mean of {len(runs)} keys", float(values.mean()), low, high,
-                      reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds); rule: {BAND_RULE}; "
-                                f"keys inside alone: {inside}/{len(runs)}")
+        result.within_mean(f"{label}: {name}, epoch {e + 1}, mean of {len(runs)} keys",
+                           np.array([r[name] for r in runs]), low, high,
+                           reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds); rule: {BAND_RULE}")
 
 
 def loss_per_accuracy_point(books: list[dict[str, Any]]) -> float:

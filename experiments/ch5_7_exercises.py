@@ -58,10 +58,8 @@ def sweep(result: Result, data: HouseData, ref: dict[str, Any], fast: bool) -> d
         else:
             m = TOLERANCES["sweep_margin"].value
             low, high = min(seeds) - m, max(seeds) + m
-            inside = int(((values >= low) & (values <= high)).sum())
-            result.within(f"lr {lr:g}: average validation log mse, mean of {len(keys)} keys", float(values.mean()),
-                          low, high, reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds); keys "
-                                               f"inside alone: {inside}/{len(keys)}")
+            result.within_mean(f"lr {lr:g}: average validation log mse, mean of {len(keys)} keys", values, low, high,
+                               reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds)")
     return ours
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # experiments save figures to files; never open windows
 
@@ -123,6 +124,14 @@ class Result:
         row = references.within(quantity, value, low, high, reference)
         self.comparisons.append(row)
         return row
+
+    def within_mean(self, quantity: str, values: Any, low: float, high: float, reference: str) -> Comparison:
+        """Adds a band row decided by the mean of several runs' values (the book rule), the reference noting
+        how many of the runs lie inside the band alone."""
+        values = np.asarray(values)
+        inside = int(((values >= low) & (values <= high)).sum())
+        return self.within(quantity, float(values.mean()), low, high,
+                           reference=f"{reference}; keys inside alone: {inside}/{len(values)}")
 
     def text(self, block: str) -> None:
         """Adds a markdown block (a sentence, a table of measured numbers) and prints it."""
