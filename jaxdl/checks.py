@@ -26,11 +26,19 @@ def check_count(value: Any, name: str, minimum: int) -> None:
         raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
 
 
+def is_key(key: Any, batch_shape: tuple[int, ...] = ()) -> bool:
+    """Whether key holds PRNG keys in an array of batch_shape: typed keys (jax.random.key(seed)) or legacy raw
+    ones (jax.random.PRNGKey(seed), uint32 words in a last axis of 2)."""
+    typed = (isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+             and key.shape == batch_shape)
+    raw = (hasattr(key, "dtype") and hasattr(key, "shape") and key.dtype == np.uint32
+           and tuple(key.shape) == (*batch_shape, 2))
+    return typed or raw
+
+
 def check_key(key: Any) -> None:
     """Refuses anything but a JAX PRNG key (jax.random.key(seed), or the legacy jax.random.PRNGKey(seed))."""
-    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
-    raw = hasattr(key, "dtype") and hasattr(key, "shape") and key.dtype == np.uint32 and tuple(key.shape) == (2,)
-    if not (typed or raw):
+    if not is_key(key):
         raise ValueError(f"key must be a PRNG key such as jax.random.key(0), got {key!r}"[:300])
 
 

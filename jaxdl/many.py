@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdl.checks import is_key
 from jaxdl.data import Dataset, batch_indices, batch_plan, check_batching
 from jaxdl.losses import correct
 from jaxdl.training import (
@@ -130,10 +131,7 @@ def _model_step_keys(step_rng: Any, n_models: int) -> Callable[[int, int], jax.A
     """fit_many's step_rng (one key per model) as (epoch, num_batches) -> keys (N, num_batches), each model's
     row drawn as `fit(step_rng=...)` draws it; a ValueError saying what to pass otherwise."""
     keys = jnp.stack(step_rng) if isinstance(step_rng, (list, tuple)) else step_rng
-    is_keys = isinstance(keys, jax.Array) and (
-        (jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.shape == (n_models,))
-        or (keys.dtype == jnp.uint32 and keys.shape == (n_models, 2)))
-    if not is_keys:
+    if not (isinstance(keys, jax.Array) and is_key(keys, (n_models,))):
         shape = getattr(keys, "shape", None)
         raise ValueError(f"step_rng must hold one PRNG key per model ({n_models}), e.g. jax.random.split(key, "
                          f"{n_models}); got {type(step_rng).__name__}" + (f" of shape {shape}" if shape else ""))

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jaxdl.checks import (check_count, check_dataset, check_examples, check_finite, check_key, check_labels,
-                          check_params, warn_unscaled_images)
+                          check_params, is_key, warn_unscaled_images)
 from jaxdl.data import Dataset, batch_indices, batch_plan, check_batching
 from jaxdl.divergence import (TrainingDiverged, check_divergence_threshold, describe, first_divergent_step,
                               resolve_threshold)
@@ -242,10 +242,7 @@ def _step_rngs(step_rng: jax.Array | StepRng) -> StepRng:
     """fit's step_rng as a function (epoch, num_batches) -> per-step rngs, or a ValueError saying what to pass."""
     if callable(step_rng):
         return step_rng
-    is_key = isinstance(step_rng, jax.Array) and (
-        jax.dtypes.issubdtype(step_rng.dtype, jax.dtypes.prng_key)
-        or (step_rng.dtype == jnp.uint32 and step_rng.shape == (2,)))
-    if not is_key:
+    if not (isinstance(step_rng, jax.Array) and is_key(step_rng)):
         raise ValueError(f"step_rng must be a PRNG key (jax.random.key(0)) or a function (epoch, num_batches) -> "
                          f"per-step values, got {type(step_rng).__name__}")
     return step_keys(step_rng)

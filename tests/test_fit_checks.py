@@ -310,3 +310,12 @@ def test_the_minibatch_mask_is_float32():
     _, mask = batch_plan(np.arange(5), 2)
     assert mask.dtype == jnp.float32
     np.testing.assert_array_equal(mask, [[1, 1], [1, 1], [1, 0]])
+
+
+def test_is_key_knows_typed_and_raw_keys_and_their_batch_shape():
+    from jaxdl.checks import is_key
+
+    typed, raw = jax.random.split(jax.random.key(0), 3), jax.random.split(jax.random.PRNGKey(0), 3)
+    assert is_key(typed, (3,)) and is_key(raw, (3,)) and is_key(typed[0]) and is_key(raw[0])
+    assert not is_key(typed, ()) and not is_key(raw, ()) and not is_key(typed, (4,)) and not is_key(raw, (4,))
+    assert not is_key(raw.astype(jnp.int32), (3,)) and not is_key([0, 1])
