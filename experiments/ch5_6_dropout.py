@@ -77,20 +77,12 @@ def init(key: jax.Array, num_hiddens: tuple[int, ...] = NUM_HIDDENS) -> list[mod
     return models.mlp_init(key, NUM_INPUTS, list(num_hiddens), NUM_OUTPUTS, sigma=None)
 
 
-def train(key: jax.Array, data: Dataset, *, rates: tuple[float, float] = RATES, layer: Callable = dropout.dropout_layer,
-          optimizer: optax.GradientTransformation, epochs: int) -> tuple[list[models.Params], History]:
-    """d2l's Trainer on the dropout MLP: init, batch orders and dropout masks from three keys split from one."""
-    key_init, key_fit, key_dropout = jax.random.split(key, 3)
-    apply = partial(dropout.mlp_apply, rates=rates, layer=layer)
-    return training.fit(apply, losses.softmax_cross_entropy, init(key_init), data, optimizer, key=key_fit,
-                        epochs=epochs, batch_size=BATCH_SIZE, step_rng=key_dropout, progress=False)
-
-
 def train_many(keys: list[jax.Array], data: Dataset, *, rates: tuple[float, float] = RATES,
                layer: Callable = dropout.dropout_layer, optimizer: optax.GradientTransformation,
                epochs: int) -> tuple[list[list[models.Params]], list[History]]:
-    """`train` for every key, all in one compiled call (fit_many, the keys spread over the local devices);
-    key i's run is train(keys[i])'s."""
+    """d2l's Trainer on the dropout MLP for every key, all in one compiled call (fit_many, the keys spread over
+    the local devices): key i split into three gives the init, the batch orders and the dropout masks, and
+    its run is what fit(..., step_rng=...) gives that key alone."""
     splits = [jax.random.split(key, 3) for key in keys]
     apply = partial(dropout.mlp_apply, rates=rates, layer=layer)
     params, histories = fit_many(apply, losses.softmax_cross_entropy, stack([init(k) for k, _, _ in splits]), data,
