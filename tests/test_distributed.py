@@ -11,7 +11,6 @@ import io
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -21,19 +20,13 @@ import pytest
 
 from jaxdl import distributed, losses, models, optimizers, training
 from jaxdl.data import Dataset
+from fresh_python import ROOT, fresh_python
 
-ROOT = Path(__file__).resolve().parents[1]
 RTOL = 1e-5  # the issue's bound: only the order of the gradient sums differs between device counts
 EXAMPLES, BATCH, EPOCHS = 110, 25, 3  # 5 batches an epoch, the last of 10; 25 divides neither 2 nor 4 devices
 
 
-def python(code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
-    """Runs code in a fresh Python (this worktree's jaxdl first); returns stdout; the child dies on timeout."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **(env or {})}
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+python = fresh_python
 
 
 def small_data() -> tuple[np.ndarray, ...]:

@@ -13,6 +13,7 @@ import pytest
 from jaxdl import data, losses, models, optimizers, training
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
+from fresh_python import fresh_python
 
 # vmap turns each model's matrix products and loss sums into batched ones, which XLA may add up in another
 # order: one step's loss then differs from fit's by an ulp or two (measured: <= 2.4e-7 relative, parameters
@@ -203,17 +204,8 @@ SPLIT_SCRIPT = """
 @pytest.fixture(scope="module")
 def split_runs(tmp_path_factory) -> dict[str, np.ndarray]:
     """4 MLPs with their own keys and learning rates, on one device and split over two CPU devices."""
-    import subprocess
-    import sys
-    import textwrap
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     out = tmp_path_factory.mktemp("split") / "runs.npz"
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SPLIT_SCRIPT), str(out)], cwd=root,
-                          env={**__import__("os").environ, "PYTHONPATH": str(root), "JAX_PLATFORMS": "cpu"},
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    fresh_python(SPLIT_SCRIPT, str(out))
     return dict(np.load(out))
 
 

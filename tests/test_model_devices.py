@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import jax
 import pytest
 
 from experiments import common
-
-ROOT = Path(__file__).resolve().parents[1]
+from fresh_python import fresh_python
 
 
 @pytest.mark.parametrize("devices, models, expected", [(1, 8, None), (2, 8, 2), (2, 3, None), (8, 12, 6),
@@ -24,18 +19,14 @@ def test_models_are_shared_by_the_most_devices_that_divide_them(monkeypatch, dev
 
 
 def devices_after_use_every_core(env: dict[str, str], before: str = "") -> str:
-    code = textwrap.dedent(f"""
+    code = f"""
         import jax
         {before}
         from experiments.common import use_every_core
         use_every_core()
         print(jax.local_device_count())
-    """)
-    clean = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**clean, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **env})
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()[-1]
+    """
+    return fresh_python(code, env=env, drop=("XLA_FLAGS", "JAX_NUM_CPU_DEVICES"), timeout=120).split()[-1]
 
 
 def test_one_cpu_device_per_core():
