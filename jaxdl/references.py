@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import numpy as np
+
+from jaxdl.files import write_text_atomic
 
 #: Where the committed reference files live (``experiments/reference`` in the repo).
 REFERENCE_DIR = Path(
@@ -44,6 +45,14 @@ def load(name: str, directory: Path | str | None = None) -> dict[str, Any]:
     return payload["data"]
 
 
+def _read_json(path: Path) -> Any:
+    """The file's JSON, or None where it is not valid JSON (a broken file is then simply replaced)."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
 def _strip_volatile(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _strip_volatile(v) for k, v in obj.items() if k not in VOLATILE_KEYS}
@@ -58,11 +67,9 @@ def to_jsonable(obj: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+    if hasattr(obj, "__array__"):
         arr = np.asarray(obj)
-        return arr.tolist() if arr.ndim else arr.item()
-    if isinstance(obj, np.generic):
-        return obj.item()
+        return arr.tolist() if arr.ndim else arr.item()  # numpy scalars too: they have __array__
     return obj
 
 
@@ -71,25 +78,12 @@ def save(path: Path | str, data: dict[str, Any], meta: dict[str, Any]) -> bool:
     volatile fields (date, timing) would change, so regenerating on the same machine is a no-op."""
     path = Path(path)
     meta = {"date": _dt.date.today().isoformat(), **meta}
-    payload = {"meta": to_jsonable(meta), "data": to_jsonable(data)}
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = None
-        if old is not None and _strip_volatile(old) == _strip_volatile(json.loads(json.dumps(payload))):
-            return False
+    text = json.dumps({"meta": to_jsonable(meta), "data": to_jsonable(data)}, indent=1, sort_keys=True,
+                      allow_nan=True) + "\n"
+    if path.exists() and _strip_volatile(_read_json(path)) == _strip_volatile(json.loads(text)):
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, sort_keys=True, allow_nan=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a reference file is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
     return True
 
 

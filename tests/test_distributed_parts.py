@@ -161,6 +161,12 @@ def test_process_0_hosts_the_coordinator_and_does_not_wait(fake_jax_distributed)
     assert wait.calls == [(("127.0.0.1:4321", 60), {})]
 
 
+def test_the_smallest_valid_arguments_are_accepted(fake_jax_distributed):
+    init, _, _ = fake_jax_distributed
+    distributed.initialize("127.0.0.1:4321", num_processes=1, process_id=0, timeout=1)
+    assert init.calls == [(("127.0.0.1:4321", 1, 0), {"initialization_timeout": 1})]
+
+
 def test_without_a_coordinator_jax_detects_the_cluster(fake_jax_distributed):
     init, _, wait = fake_jax_distributed
     distributed.initialize()

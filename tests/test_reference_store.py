@@ -82,3 +82,36 @@ def test_table_has_a_row_per_comparison_and_marks_failures():
     text = references.format_table(rows)
     assert "FAIL" in text.splitlines()[-1] and "pass" in text.splitlines()[-2]
     assert references.format_table(rows, markdown=True).count("\n") == 3
+
+
+def test_to_jsonable_turns_arrays_and_numpy_scalars_into_exact_python_values():
+    import jax.numpy as jnp
+
+    data = {1: (np.float32(0.1), [np.int64(3), "text", b"raw"]), "matrix": np.arange(4.0).reshape(2, 2),
+            "jax": jnp.array([0.1, 2.0], jnp.float32), "zero-d": np.array(2.5), "plain": None}
+    assert references.to_jsonable(data) == {
+        "1": [float(np.float32(0.1)), [3, "text", b"raw"]], "matrix": [[0.0, 1.0], [2.0, 3.0]],
+        "jax": [float(np.float32(0.1)), 2.0], "zero-d": 2.5, "plain": None}
+    assert type(references.to_jsonable(np.int64(3))) is int and type(references.to_jsonable(np.array([1]))) is list
+
+
+def test_saved_meta_holds_todays_date_and_the_given_fields(tmp_path):
+    import datetime
+
+    path = tmp_path / "new" / "dirs" / "r.json"  # directories are made as needed
+    assert references.save(path, {"x": [1]}, {"torch_version": "2.13.0", "seeds": np.arange(2)})
+    assert json.loads(path.read_text())["meta"] == {"date": datetime.date.today().isoformat(),
+                                                    "torch_version": "2.13.0", "seeds": [0, 1]}
+    assert references.save(path, {"x": [1]}, {"date": "2001-02-03"}) and "2001-02-03" in path.read_text()
+
+
+def test_volatile_fields_are_ignored_at_any_depth_and_a_broken_file_is_replaced(tmp_path):
+    path = tmp_path / "r.json"
+    runs = [{"timing": {"s": 1.0}, "loss": [0.5]}]
+    assert references.save(path, {"runs": runs}, {})
+    assert not references.save(path, {"runs": [{"timing": {"s": 9.0}, "loss": [0.5]}]}, {})
+    assert references.save(path, {"runs": [{"timing": {"s": 1.0}, "loss": [0.25]}]}, {})
+    assert references.load("r", tmp_path)["runs"][0]["loss"] == [0.25]
+    path.write_text("{half a file")
+    assert references.save(path, {"runs": runs}, {}) and references.load("r", tmp_path)["runs"] == runs
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left beside it
