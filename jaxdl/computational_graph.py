@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import graphviz
 import numpy as np
+
+from jaxdl.files import atomic_file
 
 #: A node is (kind, label); an edge is (source, target) or (source, target, label), by node index.
 Node = tuple[str, str]
@@ -101,22 +101,13 @@ def save_png(nodes: Sequence[Node], edges: Sequence[Edge], path: str | Path) -> 
     """Writes the drawing as PNG (by Graphviz, or matplotlib without it), under a temporary name until complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if have_dot():
-                out.write(digraph(nodes, edges).pipe(format="png"))
-            else:
-                import matplotlib.pyplot as plt
+    with atomic_file(path, "wb", suffix=".png") as out:
+        if have_dot():
+            out.write(digraph(nodes, edges).pipe(format="png"))
+        else:
+            import matplotlib.pyplot as plt
 
-                fig = figure(nodes, edges)
-                fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
-                plt.close(fig)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; a figure is as readable as any other file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            fig = figure(nodes, edges)
+            fig.savefig(out, format="png", dpi=150, bbox_inches="tight")
+            plt.close(fig)
     return path

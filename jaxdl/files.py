@@ -3,11 +3,12 @@ never collide."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable, Iterator
 
 
 class OutputError(ValueError):
@@ -38,20 +39,34 @@ def check_writable_file(path: str | Path) -> Path:
     return path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Writes text to a temporary name beside path, then renames it: readers see the old file or the new
-    one, never half of it (an interrupted write leaves no file behind)."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "w", suffix: str = ".tmp") -> Iterator[IO]:
+    """An open file under a temporary name beside path, renamed to path when the block ends and deleted if
+    it raises: readers see the old file or the new one, never half of it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; reports are for everyone to read
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private; ours are as readable as any other file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Writes text through atomic_file: an interrupted write leaves the old file, or none, behind."""
+    with atomic_file(path) as f:
+        f.write(text)
+    return Path(path)
 
 
 def new_run_dir(base: str | Path) -> Path:

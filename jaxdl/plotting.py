@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from jaxdl.files import atomic_file
 
 
 def _pyplot():
@@ -94,13 +95,8 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     """Saves a figure as PNG through a temporary file, so a failed save leaves no half-written image."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_file(path, "wb", suffix=".png") as f:
+        fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -66,6 +67,40 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         files.write_text_atomic(path, "new report, never complete\n")
     assert path.read_text() == "old report\n" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_are_as_readable_as_the_umask_allows_and_pngs_too(tmp_path, umask):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxdl import computational_graph as graph
+    from jaxdl import plotting
+
+    old = os.umask(umask)
+    try:
+        paths = [files.write_text_atomic(tmp_path / "report.md", "text\n"),
+                 plotting.save_figure(plt.figure(), tmp_path / "figure.png"),
+                 graph.save_png([("input", "x")], [], tmp_path / "graph.png")]
+    finally:
+        os.umask(old)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in paths} == {
+        p.name: 0o666 & ~umask for p in paths}
+    assert paths[1].read_bytes().startswith(b"\x89PNG") and paths[2].read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "graph.png", "report.md"]
+
+
+def test_a_failing_block_leaves_no_file_and_names_the_temporary_beside_the_target(tmp_path):
+    seen = []
+    with pytest.raises(RuntimeError, match="half"):
+        with files.atomic_file(tmp_path / "out.bin", "wb", suffix=".part") as f:
+            seen.append(Path(os.readlink(f"/proc/self/fd/{f.fileno()}")))  # the name it is written under
+            f.write(b"half")
+            raise RuntimeError("half written")
+    assert seen[0].parent == tmp_path and seen[0].name.startswith(".out.bin.") and seen[0].suffix == ".part"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reports_are_written_through_a_temporary_name(tmp_path, monkeypatch):
