@@ -327,12 +327,14 @@ def save_array(array: Any, path: Path) -> None:
     tmp.replace(path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def argument_parser() -> argparse.ArgumentParser:
+    """The launcher's command line (and, with --demo, one demo process's)."""
     parser = argparse.ArgumentParser(
         prog="python -m jaxdl.distributed",
         description="Launch a data-parallel jaxdl job as several processes on this machine. Without a command "
-                    "after --, every process runs the demo (d2l's softmax regression or MLP).")
-    parser.add_argument("--processes", type=int, default=2, help="how many processes (default 2)")
+                    "after --, every process runs the demo (d2l's softmax regression or MLP).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--processes", type=int, default=2, help="how many processes")
     parser.add_argument("--devices-per-process", type=int, default=1, help="CPU devices in each process")
     parser.add_argument("--timeout", type=float, default=600, help="stop every process after this many seconds")
     parser.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)  # one process of the demo
@@ -345,7 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-timeout", type=int, default=60, help="seconds to wait for all processes to join")
     parser.add_argument("--out", type=Path, default=None, help="demo: save each process's final parameters here")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command every process runs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jaxdl.distributed`: one demo process with --demo, else the launcher; 1 on a failed launch."""
+    args = argument_parser().parse_args(argv)
     if args.demo:
         demo(args)
         return 0

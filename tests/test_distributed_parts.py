@@ -241,6 +241,51 @@ def test_main_launches_the_demo_with_its_options(monkeypatch):
                        "--batch-size": "256", "--lr": "0.1", "--init-timeout": "60"}
 
 
+def test_main_without_options_launches_two_single_device_processes_of_the_mlp_demo(monkeypatch):
+    launched = Recorder()
+    monkeypatch.setattr(distributed, "launch", launched)
+    assert distributed.main([]) == 0
+    (command, processes), kwargs = launched.calls[0]
+    assert processes == 2 and kwargs == {"devices_per_process": 1, "timeout": 600.0}
+    assert dict(zip(command[4::2], command[5::2])) == {
+        "--model": "mlp", "--data": "fashion-mnist", "--examples": "1000", "--epochs": "1", "--batch-size": "256",
+        "--lr": "0.1", "--init-timeout": "60"}
+    assert distributed.main(["--out", "params"]) == 0 and launched.calls[1][0][0][-2:] == ["--out", "params"]
+
+
+@pytest.mark.parametrize("option, value", [("--model", "cnn"), ("--data", "imagenet"), ("--processes", "two")])
+def test_main_refuses_unknown_choices_before_launching(monkeypatch, capsys, option, value):
+    launched = Recorder()
+    monkeypatch.setattr(distributed, "launch", launched)
+    with pytest.raises(SystemExit) as exit_:
+        distributed.main([option, value])
+    assert exit_.value.code == 2 and launched.calls == [] and option in capsys.readouterr().err
+
+
+def test_help_says_what_every_option_does_and_its_default(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        distributed.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # wrapping aside
+    assert text.startswith("usage: python -m jaxdl.distributed [-h] [--processes PROCESSES]")
+    assert ("Launch a data-parallel jaxdl job as several processes on this machine. Without a command after --, "
+            "every process runs the demo (d2l's softmax regression or MLP).") in text
+    for line in ["command -- then the command every process runs",
+                 "--processes PROCESSES how many processes (default: 2)",
+                 "--devices-per-process DEVICES_PER_PROCESS CPU devices in each process (default: 1)",
+                 "--timeout TIMEOUT stop every process after this many seconds (default: 600)",
+                 "--model {softmax,mlp} demo model (default: mlp)",
+                 "--data {fashion-mnist,synthetic} demo data (default: fashion-mnist)",
+                 "--examples EXAMPLES demo: training examples of synthetic data (default: 1000)",
+                 "--epochs EPOCHS demo epochs (default: 1)",
+                 "--batch-size BATCH_SIZE demo minibatch size (all processes together) (default: 256)",
+                 "--lr LR demo learning rate (default: 0.1)",
+                 "--init-timeout INIT_TIMEOUT seconds to wait for all processes to join (default: 60)",
+                 "--out OUT demo: save each process's final parameters here (default: None)"]:
+        assert line in text
+    assert "--demo" not in text  # the launcher's own flag for its processes
+
+
 def test_main_runs_a_given_command_and_reports_a_failure_in_one_line(monkeypatch, capsys):
     launched = Recorder(distributed.DistributedError("process 1 exited with status 3"))
     monkeypatch.setattr(distributed, "launch", launched)
