@@ -25,6 +25,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxdl.files import atomic_file
+
 DATA_AXIS = "data"
 # What the launcher tells each process (read by `initialize`).
 ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = "JAXDL_COORDINATOR", "JAXDL_NUM_PROCESSES", "JAXDL_PROCESS_ID"
@@ -311,20 +313,17 @@ def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
 
 
 def save_params(params: Any, path: Path) -> None:
-    """Saves a parameter pytree's leaves as leaf_0, leaf_1, ... (via a temporary file, then renamed)."""
+    """Saves a parameter pytree's leaves as leaf_0, leaf_1, ... (through files.atomic_file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(params))}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **leaves)
-    tmp.replace(path)
+    with atomic_file(path, "wb", suffix=".npz") as f:
+        np.savez(f, **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(params))})
 
 
 def save_array(array: Any, path: Path) -> None:
-    """np.save via a temporary file, then renamed, so a reader never sees half a file."""
+    """np.save through files.atomic_file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, np.asarray(array))
-    tmp.replace(path)
+    with atomic_file(path, "wb", suffix=".npy") as f:
+        np.save(f, np.asarray(array))
 
 
 def argument_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ one by one, fast, and where mutation testing can see them.)
 from __future__ import annotations
 
 import io
+import re
 import socket
 import sys
 import time
@@ -186,6 +187,41 @@ def test_a_failing_jax_initialize_is_one_line_with_what_to_check(fake_jax_distri
                                                            r"were started with the same coordinator address "
                                                            r"\(auto-detected\)"):
         distributed.initialize()
+
+
+@pytest.mark.parametrize("source", ["synthetic", "fashion-mnist"])
+def test_demo_trains_on_every_device_saves_its_results_and_shuts_down(fake_jax_distributed, monkeypatch, capsys,
+                                                                      tmp_path, source):
+    import argparse
+
+    from jaxdl import fashion_mnist
+
+    started, shutdown = Recorder(), Recorder()
+    monkeypatch.setattr(distributed, "initialize", started)
+    monkeypatch.setattr(distributed.jax.distributed, "shutdown", shutdown)
+    monkeypatch.setattr(fashion_mnist, "load", lambda: distributed.synthetic_images(30, seed=5))
+    args = argparse.Namespace(init_timeout=9, data=source, examples=40, model="softmax", epochs=2, batch_size=8,
+                              lr=0.1, out=tmp_path / "out")
+    distributed.demo(args)
+    assert started.calls == [((), {"timeout": 9})] and shutdown.calls == [((), {})]
+    examples = 40 if source == "synthetic" else 30
+    losses = np.load(tmp_path / "out" / "losses_0.npy")
+    assert losses.shape == (2 * -(-examples // 8),)  # every step of both epochs
+    data = distributed.synthetic_images(40) if source == "synthetic" else distributed.synthetic_images(30, seed=5)
+    params, history = distributed.train_demo("softmax", data, epochs=2, batch_size=8, lr=0.1,
+                                             mesh=jax.device_count())
+    np.testing.assert_array_equal(losses, history.train_loss)
+    with np.load(tmp_path / "out" / "process_0.npz") as saved:
+        np.testing.assert_array_equal(saved["leaf_0"], jax.tree.leaves(params)[0])
+    out = capsys.readouterr().out.splitlines()
+    devices = jax.device_count()
+    assert out[0] == f"process 0 of 1: {devices} local device(s), {devices} in all (cpu)"
+    assert re.fullmatch(re.escape(f"process 0: final training loss {history.train_loss[-1]:.6f}, val acc "
+                                  f"{history.val_metric[-1]:.4f}, ") + r"\d+\.\d\d s training, parameters "
+                        + re.escape(f"replicated on {devices} devices"), out[1])
+    args.out = None
+    distributed.demo(args)  # no files without --out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["losses_0.npy", "process_0.npz"]
 
 
 def test_synthetic_images_are_fashion_mnist_shaped_and_seeded():
