@@ -140,6 +140,7 @@ def test_a_module_run_as_a_script_exits_with_its_verdict(second, code, tmp_path)
 def test_a_mean_band_row_is_decided_by_the_mean_and_counts_the_runs_inside(tmp_path):
     result = Result("9.9", "t", tmp_path)
     row = result.within_mean("q", [0.0, 1.0, 1.5, 4.0], 0.5, 2.0, reference="3 seeds")  # mean 1.625
+    assert row.quantity == "q" and row.jaxdl == result.within("q", 1.625, 0.5, 2.0).jaxdl
     assert row.passed and row.reference.endswith("3 seeds; keys inside alone: 2/4")
     assert not result.within_mean("q", [0.0, 0.1, 0.2, 1.0], 0.5, 2.0, reference="r").passed  # mean 0.325
     assert result.within_mean("q", [0.5, 2.0], 0.5, 2.0, reference="r").reference == "r; keys inside alone: 2/2"  # edges count
