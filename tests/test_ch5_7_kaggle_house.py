@@ -257,12 +257,15 @@ def test_d2l_val_loss_is_the_mean_of_minibatch_means():
 
 
 def test_submission_is_written_whole_or_not_at_all(tmp_path):
-    path = kaggle_house.write_submission(tmp_path / "out" / "submission.csv", np.array([1461, 1462]),
+    path = kaggle_house.write_submission(tmp_path / "new" / "dirs" / "submission.csv", np.array([1461, 1462]),
                                          np.array([1.5, 2.5]))
     assert path.read_text() == "Id,SalePrice\n1461,1.5\n1462,2.5\n"
     assert [p.name for p in path.parent.iterdir()] == ["submission.csv"]
-    with pytest.raises(ValueError, match="NaN or infinite.*nothing was written"):
+    kaggle_house.write_submission(path, np.array([1461]), np.array([3.5]))  # a second run replaces it
+    assert path.read_text() == "Id,SalePrice\n1461,3.5\n"
+    with pytest.raises(ValueError) as err:
         kaggle_house.write_submission(tmp_path / "bad.csv", np.array([1]), np.array([np.nan]))
+    assert str(err.value) == "some predicted prices are NaN or infinite; the model diverged, so nothing was written"
     with pytest.raises(ValueError, match="2 ids for 1 prices"):
         kaggle_house.write_submission(tmp_path / "bad.csv", np.array([1, 2]), np.array([1.0]))
     assert not (tmp_path / "bad.csv").exists()
