@@ -322,6 +322,24 @@ def test_help_says_what_every_option_does_and_its_default(monkeypatch, capsys):
     assert "--demo" not in text  # the launcher's own flag for its processes
 
 
+def test_main_with_demo_runs_one_demo_process_with_the_parsed_options(monkeypatch):
+    ran, launched = Recorder(), Recorder()
+    monkeypatch.setattr(distributed, "demo", ran)
+    monkeypatch.setattr(distributed, "launch", launched)
+    assert distributed.main(["--demo", "--model", "softmax", "--epochs", "3", "--lr", "0.5"]) == 0
+    (args,), _ = ran.calls[0]
+    assert (args.demo, args.model, args.epochs, args.lr, args.data) == (True, "softmax", 3, 0.5, "fashion-mnist")
+    assert launched.calls == []
+
+
+def test_main_runs_a_command_given_with_or_without_the_double_dash(monkeypatch):
+    launched = Recorder()
+    monkeypatch.setattr(distributed, "launch", launched)
+    assert distributed.main(["--processes", "2", "python", "train.py"]) == 0
+    assert distributed.main(["--processes", "2", "--", "python", "train.py"]) == 0
+    assert [call[0][0] for call in launched.calls] == [["python", "train.py"]] * 2
+
+
 def test_main_runs_a_given_command_and_reports_a_failure_in_one_line(monkeypatch, capsys):
     launched = Recorder(distributed.DistributedError("process 1 exited with status 3"))
     monkeypatch.setattr(distributed, "launch", launched)

@@ -166,6 +166,31 @@ def test_bad_input_is_refused_before_training(case, message):
         fit_many(models.linreg_apply, losses.squared_loss, start, ds, batch_size=32, metric=None, **kw)
 
 
+def test_model_mesh_takes_the_first_local_devices_or_the_given_ones_and_refuses_the_rest():
+    from jaxdl.many import MODEL_AXIS, model_mesh
+
+    count, first = jax.local_device_count(), jax.local_devices()[0]
+    for devices in (1, count, [first], (first,)):
+        mesh = model_mesh(devices, 6 * count)
+        assert mesh.axis_names == (MODEL_AXIS,) and list(mesh.devices.flat) == jax.local_devices()[:len(mesh.devices)]
+    assert model_mesh(count, count).devices.size == count
+    refusals = {
+        0: f"devices=0 but this process has {count} device(s); on a CPU, ask JAX for one per core before its first "
+           "use: jax.config.update('jax_num_cpu_devices', os.cpu_count())",
+        count + 1: f"devices={count + 1} but this process has {count} device(s); on a CPU, ask JAX for one per core "
+                   "before its first use: jax.config.update('jax_num_cpu_devices', os.cpu_count())",
+        "[]": "devices must be a number of local devices or a list of jax devices, got []",
+        "['cpu']": "devices must be a number of local devices or a list of jax devices, got ['cpu']",
+        "[d, 'cpu']": f"devices must be a number of local devices or a list of jax devices, got {[first, 'cpu']!r}",
+        "[d, d]": "3 models cannot be split evenly over 2 devices; train a multiple of 2 models or pass fewer devices",
+    }
+    given = {"[]": [], "['cpu']": ["cpu"], "[d, 'cpu']": [first, "cpu"], "[d, d]": [first, first]}
+    for case, message in refusals.items():
+        with pytest.raises(ValueError) as err:
+            model_mesh(given.get(case, case), 3)
+        assert str(err.value) == message
+
+
 SPLIT_SCRIPT = """
     import sys
     import jax
