@@ -78,8 +78,8 @@ def save(path: Path | str, data: dict[str, Any], meta: dict[str, Any]) -> bool:
     volatile fields (date, timing) would change, so regenerating on the same machine is a no-op."""
     path = Path(path)
     meta = {"date": _dt.date.today().isoformat(), **meta}
-    text = json.dumps({"meta": to_jsonable(meta), "data": to_jsonable(data)}, indent=1, sort_keys=True,
-                      allow_nan=True) + "\n"
+    # json writes NaN and Infinity by default (as d2l's diverged runs need), which json.loads reads back
+    text = json.dumps({"meta": to_jsonable(meta), "data": to_jsonable(data)}, indent=1, sort_keys=True) + "\n"
     if path.exists() and _strip_volatile(_read_json(path)) == _strip_volatile(json.loads(text)):
         return False
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -223,8 +223,18 @@ def test_missing_numbers_become_zero_after_standardising():
 
 
 def test_a_table_without_its_columns_is_refused():
-    with pytest.raises(DataError, match="training table lacks the column.*SalePrice"):
+    with pytest.raises(DataError) as err:
         kaggle_house.preprocess(pd.DataFrame({"Id": [1]}), pd.DataFrame({"Id": [2]}))
+    assert str(err.value) == "the training table lacks the column(s) SalePrice; is it d2l's file?"
+    with pytest.raises(DataError) as err:
+        kaggle_house.preprocess(pd.DataFrame({"SalePrice": [1.0]}), pd.DataFrame({"A": [2]}))
+    assert str(err.value) == "the training table lacks the column(s) Id; is it d2l's file?"
+    with pytest.raises(DataError) as err:
+        kaggle_house.preprocess(pd.DataFrame({"Id": [1], "SalePrice": [1.0]}), pd.DataFrame({"A": [2]}))
+    assert str(err.value) == "the test table lacks the column(s) Id; is it d2l's file?"
+    with pytest.raises(DataError) as err:
+        kaggle_house.preprocess(pd.DataFrame({"A": [1]}), pd.DataFrame({"Id": [2]}))
+    assert str(err.value) == "the training table lacks the column(s) Id, SalePrice; is it d2l's file?"
 
 
 def test_k_fold_indices_are_d2ls_contiguous_blocks():

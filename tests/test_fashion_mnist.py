@@ -122,9 +122,22 @@ def _checksums_of(directory: Path) -> dict:
 
 def test_download_verifies_then_renames(file_server, tiny_fashion_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "FILES", _checksums_of(tiny_fashion_dir))
+    real, fetched = fashion_mnist.download_atomic, []
+
+    def recorded(url, target, verify, progress):
+        fetched.append((Path(target).name, progress))
+        return real(url, target, verify, progress)
+
+    monkeypatch.setattr(fashion_mnist, "download_atomic", recorded)
     dest = fashion_mnist.download(tmp_path / "cache", base_url=file_server, progress=False)
     assert sorted(p.name for p in dest.iterdir()) == sorted(name for name, _ in FILES.values())
     assert fashion_mnist.load(dest).X_train.shape == (12, 28, 28)
+    assert fetched == [(name, False) for name, _ in FILES.values()]
+    # into the same directory again: only what is missing is fetched, files after a present one too
+    last = list(FILES.values())[-1][0]
+    (dest / last).unlink()
+    assert fashion_mnist.download(dest, base_url=file_server, progress=True) == dest
+    assert fetched[4:] == [(last, True)] and (dest / last).is_file()
 
 
 def test_download_of_corrupted_content_leaves_no_file(file_server, tiny_fashion_dir, tmp_path, monkeypatch):

@@ -115,3 +115,18 @@ def test_volatile_fields_are_ignored_at_any_depth_and_a_broken_file_is_replaced(
     path.write_text("{half a file")
     assert references.save(path, {"runs": runs}, {}) and references.load("r", tmp_path)["runs"] == runs
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_committed_files_are_byte_for_byte_what_save_writes(path, tmp_path):
+    """One format for every reference file (one-space indent, sorted keys, a final newline), so a regenerated
+    file differs from the committed one only where a number does."""
+    payload = json.loads(path.read_text())
+    assert references.save(tmp_path / path.name, payload["data"], payload["meta"])
+    assert (tmp_path / path.name).read_bytes() == path.read_bytes()
+
+
+def test_nan_and_infinity_are_stored_and_read_back(tmp_path):
+    assert references.save(tmp_path / "r.json", {"x": [float("nan"), float("inf"), -1.5]}, {})
+    x = references.load("r", tmp_path)["x"]
+    assert np.isnan(x[0]) and x[1:] == [float("inf"), -1.5]
