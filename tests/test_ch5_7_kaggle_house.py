@@ -4,6 +4,7 @@ preprocessing bit for bit, k-fold cross-validation replayed against PyTorch, and
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import threading
 from functools import partial
@@ -149,6 +150,11 @@ def test_download_fetches_and_verifies_both_files(house_dir, server, tmp_path):
     assert sorted(p.name for p in dest.iterdir()) == sorted(NAMES)  # no temporary files left
     for name, sha1, _ in FILES.values():
         assert hashlib.sha1((dest / name).read_bytes()).hexdigest() == sha1
+    # again into the same directory: only the missing second file is fetched (the hub no longer has the first)
+    (dest / NAMES[1]).unlink()
+    (hub / NAMES[0]).unlink()
+    assert kaggle_house.download(dest, base_url=url) == dest
+    assert sorted(p.name for p in dest.iterdir()) == sorted(NAMES)
 
 
 def test_a_damaged_download_leaves_nothing_behind(house_dir, server, tmp_path):
@@ -162,8 +168,11 @@ def test_a_damaged_download_leaves_nothing_behind(house_dir, server, tmp_path):
 
 
 def test_offline_download_says_what_to_do(tmp_path):
-    with pytest.raises(DataError, match=r"could not download http://127\.0\.0\.1:9/.*set \$JAXDL_KAGGLE_HOUSE"):
+    with pytest.raises(DataError) as err:
         kaggle_house.download(tmp_path, base_url="http://127.0.0.1:9/")  # port 9 (discard) refuses connections
+    assert re.fullmatch(rf"could not download http://127\.0\.0\.1:9/{re.escape(NAMES[0])} \(.+\); check the network, "
+                        rf"or put {re.escape(' and '.join(NAMES))} in a directory and pass it as root= or set "
+                        r"\$JAXDL_KAGGLE_HOUSE", str(err.value))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -220,6 +229,22 @@ def test_missing_numbers_become_zero_after_standardising():
     assert d.columns == ("A", "B_x", "B_y", "B_nan")
     np.testing.assert_array_equal(d.X_train[:, 0], np.float32([-1, 0, 1]))  # mean 2, std 1 over 1, 3, 2
     np.testing.assert_array_equal(d.X_train[1, 1:], [0, 0, 1])
+
+
+def test_preprocess_gives_float32_features_log_float32_prices_and_the_test_ids():
+    price = np.array([100_000, 16_777_233, 250_001])  # the middle one is not a float32 number (2**24 + 17)
+    train = pd.DataFrame({"Id": [1, 2, 3], "A": [1.0, 3.0, 2.0], "SalePrice": price})
+    test = pd.DataFrame({"Id": [7, 9], "A": [2.0, np.nan]})
+    d = kaggle_house.preprocess(train, test)
+    assert d.X_train.dtype == d.X_test.dtype == np.float32 and d.X_train.shape == (3, 1) and d.X_test.shape == (2, 1)
+    assert d.y_train.dtype == np.float32 and d.y_train.shape == (3, 1)
+    # d2l's order: the price as float32, then its log (float64 here, rounded once)
+    np.testing.assert_array_equal(d.y_train[:, 0], np.log(price.astype(np.float32).astype(np.float64)).astype(np.float32))
+    assert d.y_train[1, 0] != np.float32(np.log(16_777_233.0))  # which shows in its log
+    assert d.sale_price.dtype == np.float64 and list(d.sale_price) == list(price)
+    assert list(d.test_ids) == [7, 9] and d.columns == ("A",)
+    raw = kaggle_house.preprocess(train, test, standardize=False)
+    np.testing.assert_array_equal(np.concatenate([raw.X_train, raw.X_test])[:, 0], [1, 3, 2, 2, 0])
 
 
 def test_a_table_without_its_columns_is_refused():

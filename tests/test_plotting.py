@@ -152,6 +152,8 @@ def test_show_images_default_scale_and_no_titles():
     fig = plotting.show_images(np.zeros((2, 3, 3)), 1, 3)
     assert tuple(fig.get_size_inches()) == pytest.approx((4.5, 1.5))
     assert [ax.get_title() for ax in fig.axes] == ["", "", ""]
+    one = plotting.show_images(np.ones((1, 3, 3)), 1, 1, titles=["only"])  # a 1 x 1 grid is a grid too
+    assert [ax.get_title() for ax in one.axes] == ["only"] and len(one.axes[0].get_images()) == 1
 
 
 def test_live_plot_displays_once_then_updates(monkeypatch):

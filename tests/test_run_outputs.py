@@ -57,6 +57,17 @@ def test_two_runs_of_all_in_the_same_second_write_two_reports(tmp_path, monkeypa
     assert (tmp_path / "runs" / "20260101-120000-2" / "report.md").is_file()
 
 
+def test_a_base_with_9998_numbered_siblings_taken_is_refused_with_what_to_do(tmp_path):
+    base = tmp_path / "run"
+    for n in range(1, 10_000):
+        (base if n == 1 else base.with_name(f"run-{n}")).mkdir()
+    with pytest.raises(OutputError) as err:
+        files.new_run_dir(base)
+    assert str(err.value) == f"{base} and 9998 numbered siblings all exist; clear out old runs"
+    (tmp_path / "run-9999").rmdir()
+    assert files.new_run_dir(base) == tmp_path / "run-9999"  # the last one it tries
+
+
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     path = files.write_text_atomic(tmp_path / "report.md", "old report\n")
 
