@@ -41,12 +41,13 @@ def check_writable_file(path: str | Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "w", suffix: str = ".tmp") -> Iterator[IO]:
-    """An open file under a temporary name beside path, renamed to path when the block ends and deleted if
-    it raises: readers see the old file or the new one, never half of it."""
+    """An open file under a temporary name beside path (f.name), renamed to path when the block ends and
+    deleted if it raises: readers see the old file or the new one, never half of it."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
+        with open(tmp, mode) as f:
             yield f
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's file is private; ours are as readable as any other file
         os.replace(tmp, path)
@@ -93,17 +94,13 @@ def download_atomic(url: str, target: str | Path, verify: Callable[[Path], objec
     else:
         from tqdm import tqdm  # disabled below; tqdm.auto would warn where ipywidgets is missing
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+    with atomic_file(target, "wb", suffix=".part") as out:
+        with urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     bar.update(len(chunk))
-        verify(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        out.flush()
+        verify(Path(out.name))
     return target

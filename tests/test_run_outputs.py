@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import stat
@@ -107,11 +108,53 @@ def test_a_failing_block_leaves_no_file_and_names_the_temporary_beside_the_targe
     seen = []
     with pytest.raises(RuntimeError, match="half"):
         with files.atomic_file(tmp_path / "out.bin", "wb", suffix=".part") as f:
-            seen.append(Path(os.readlink(f"/proc/self/fd/{f.fileno()}")))  # the name it is written under
+            seen.append(Path(f.name))  # the name it is written under
             f.write(b"half")
             raise RuntimeError("half written")
     assert seen[0].parent == tmp_path and seen[0].name.startswith(".out.bin.") and seen[0].suffix == ".part"
     assert list(tmp_path.iterdir()) == []
+
+
+class FakeResponse(io.BytesIO):
+    """What urllib.request.urlopen returns, serving bytes and recording the chunk sizes read."""
+
+    def __init__(self, content: bytes, length: bool = True):
+        super().__init__(content)
+        self.headers = {"Content-Length": str(len(content))} if length else {}
+        self.reads = []
+
+    def read(self, size=-1):
+        self.reads.append(size)
+        return super().read(size)
+
+
+@pytest.mark.parametrize("length", [True, False])
+def test_download_atomic_streams_in_64_kib_chunks_with_a_byte_progress_bar(tmp_path, monkeypatch, capsys, length):
+    content = bytes(range(256)) * 800  # 204800 bytes
+    responses, opened, checked = [], [], []
+
+    def urlopen(url, timeout):
+        opened.append((url, timeout))
+        responses.append(FakeResponse(content, length))
+        return responses[-1]
+
+    def verify(tmp):
+        checked.append((tmp.parent, tmp.name, tmp.read_bytes() == content))
+
+    monkeypatch.setattr(files.urllib.request, "urlopen", urlopen)
+    target = files.download_atomic("http://hub/data.bin", str(tmp_path / "data.bin"), verify, progress=True)
+    assert target == tmp_path / "data.bin" and target.read_bytes() == content
+    assert opened == [("http://hub/data.bin", 60)] and responses[0].reads == [65536] * 5
+    assert checked[0][0] == tmp_path and checked[0][1].startswith(".data.bin.") and checked[0][1].endswith(".part")
+    assert checked[0][2]  # verify saw the whole download before the rename
+    assert list(tmp_path.iterdir()) == [target]
+    lines = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()
+    if length:
+        assert lines[-1].startswith("data.bin: 100%") and "205k/205k [" in lines[-1] and "B/s]" in lines[-1]
+    else:  # an unknown size: bytes so far, never a percentage
+        assert lines[-1].startswith("data.bin: 205kB [") and not any("%" in line for line in lines)
+    files.download_atomic("http://hub/data.bin", tmp_path / "quiet.bin", verify)
+    assert capsys.readouterr().err == ""  # no bar unless asked for
 
 
 def test_reports_are_written_through_a_temporary_name(tmp_path, monkeypatch):
