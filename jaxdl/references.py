@@ -68,8 +68,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     if hasattr(obj, "__array__"):
-        arr = np.asarray(obj)
-        return arr.tolist() if arr.ndim else arr.item()  # numpy scalars too: they have __array__
+        return np.asarray(obj).tolist()  # a Python number for 0-d arrays and numpy scalars (they have __array__)
     return obj
 
 

@@ -106,8 +106,10 @@ def test_a_truncated_file_is_named_as_truncated(copy_dir, no_search_dirs):
 
 
 def test_missing_files_are_refused_with_where_looked_and_what_to_do(tmp_path, no_search_dirs):
-    with pytest.raises(DataError, match=rf"not in {tmp_path}.*set \$JAXDL_KAGGLE_HOUSE"):
+    with pytest.raises(DataError) as err:
         kaggle_house.load(tmp_path, download_if_missing=False)
+    assert str(err.value) == (f"the Kaggle house CSVs are not in {tmp_path}, {kaggle_house.cache_dir()}; pass root=, "
+                              "set $JAXDL_KAGGLE_HOUSE to the directory that holds them, or allow the download")
 
 
 def test_an_unreadable_file_is_refused_with_its_name(copy_dir, monkeypatch):

@@ -25,10 +25,11 @@ def lines(axes) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def test_plot_draws_each_curve_against_its_x_with_d2l_formats():
-    x = np.arange(4.0)
+    x = np.arange(4.0) + 0.5  # not the default 0, 1, 2, ...
     axes = plotting.plot(x, [x**2, 2 * x], xlabel="x", ylabel="f(x)", legend=["x^2", "2x"])
     (x1, y1), (x2, y2) = lines(axes)
-    np.testing.assert_array_equal(x1, x) and np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(x1, x)
+    np.testing.assert_array_equal(x2, x)
     np.testing.assert_array_equal(y1, x**2)
     np.testing.assert_array_equal(y2, 2 * x)
     first, second = axes.get_lines()
@@ -46,8 +47,16 @@ def test_plot_of_y_alone_counts_x_from_zero():
 
 
 def test_plot_pairs_several_x_with_several_y():
-    axes = plotting.plot([np.arange(2), np.arange(3)], [np.ones(2), np.zeros(3)])
-    assert [len(x) for x, _ in lines(axes)] == [2, 3]
+    axes = plotting.plot([np.arange(2) + 5, np.arange(3) + 7], [np.ones(2), np.zeros(3)])
+    assert [(list(x), list(y)) for x, y in lines(axes)] == [([5, 6], [1, 1]), ([7, 8, 9], [0, 0, 0])]
+
+
+def test_plot_takes_the_rows_of_a_2d_y_and_a_list_of_one_curve():
+    x = np.array([1.0, 2.0])
+    axes = plotting.plot(x, np.array([[3.0, 4.0], [5.0, 6.0]]))
+    assert [(list(a), list(b)) for a, b in lines(axes)] == [([1, 2], [3, 4]), ([1, 2], [5, 6])]
+    axes = plotting.plot([x], [np.array([7.0, 8.0])])
+    assert [(list(a), list(b)) for a, b in lines(axes)] == [([1, 2], [7, 8])]
 
 
 def test_plot_cycles_the_formats_beyond_four_curves():
@@ -71,7 +80,9 @@ def test_plot_default_size_and_no_legend_without_names():
 
 def test_plot_draws_into_given_axes():
     _, given = plt.subplots()
+    given.grid(True)  # a grid the caller already turned on stays on
     assert plotting.plot(np.arange(3), axes=given) is given and len(given.get_lines()) == 1
+    assert given.xaxis.get_gridlines()[0].get_visible()
 
 
 def history(epochs: int = 2, num_batches: int = 4, metric: bool = True) -> History:
