@@ -105,6 +105,22 @@ def test_a_truncated_file_is_named_as_truncated(copy_dir, no_search_dirs):
         kaggle_house.load(copy_dir, download_if_missing=False)
 
 
+def test_problem_names_a_short_a_long_and_a_different_file():
+    sha1 = hashlib.sha1(b"abcd").hexdigest()
+    assert kaggle_house.problem(b"abcd", sha1, 4) is None and kaggle_house.problem(b"abcd", sha1) is None
+    assert kaggle_house.problem(b"abc", sha1, 4) == "truncated: 3 bytes where d2l's file has 4"
+    assert kaggle_house.problem(b"abcde", sha1, 4) == "longer than d2l's file: 5 bytes where d2l's file has 4"
+    other = hashlib.sha1(b"abce").hexdigest()
+    assert kaggle_house.problem(b"abce", sha1, 4) == f"not d2l's file (SHA-1 {other}, expected {sha1})"
+
+
+def test_the_cache_is_under_xdg_cache_home_or_else_home_dot_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert kaggle_house.cache_dir() == tmp_path / "jaxdl" / "kaggle-house"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert kaggle_house.cache_dir() == Path.home() / ".cache" / "jaxdl" / "kaggle-house"
+
+
 def test_missing_files_are_refused_with_where_looked_and_what_to_do(tmp_path, no_search_dirs):
     with pytest.raises(DataError) as err:
         kaggle_house.load(tmp_path, download_if_missing=False)

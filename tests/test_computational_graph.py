@@ -73,3 +73,22 @@ def test_depth_is_the_longest_path_from_an_input():
 def test_labels_keep_their_lines_and_backslashes_in_dot_source():
     source = computational_graph.digraph([("input", "W1\nf32[2,3]"), ("op", "a\\b")], [(0, 1, "f32[2,3]")]).source
     assert r'label="W1\nf32[2,3]"' in source and r'label="a\\b"' in source
+
+
+def test_dot_source_lays_out_left_to_right_in_each_kinds_style():
+    nodes = [("input", "x"), ("value", "v"), ("eqn", "e"), ("op", "o"), ("output", "y")]
+    source = computational_graph.digraph(nodes, [(0, 2, "w"), (2, 4)]).source
+    assert source == "\n".join([
+        "digraph {",
+        "\tgraph [nodesep=0.25 rankdir=LR ranksep=0.35]",
+        "\tnode [fontname=Helvetica fontsize=10 style=filled]",
+        '\tedge [color="#666666" fontname=Helvetica fontsize=8]',
+        '\t0 [label=x fillcolor="#cfe2f3" shape=box]',
+        '\t1 [label=v fillcolor="#dbe9f6" shape=box]',
+        '\t2 [label=e fillcolor="#fff2cc" shape=box style="rounded,filled"]',
+        '\t3 [label=o fillcolor="#fde3c8" shape=box style="rounded,filled"]',
+        '\t4 [label=y fillcolor="#d9ead3" shape=box]',
+        "\t0 -> 2 [label=w]",
+        "\t2 -> 4",
+        "}",
+        ""])

@@ -174,10 +174,10 @@ def test_live_plot_displays_once_then_updates(monkeypatch):
 
     class Handle:
         def update(self, fig):
-            calls.append(("update", fig))
+            calls.append(("update", fig, lines(fig.axes[0])))
 
     def display(fig, display_id=False):
-        calls.append(("display", display_id))
+        calls.append(("display", display_id, lines(fig.axes[0])))
         return Handle()
 
     monkeypatch.setattr(IPython.display, "display", display)
@@ -185,4 +185,12 @@ def test_live_plot_displays_once_then_updates(monkeypatch):
     live(history())
     live(history())
     assert [c[0] for c in calls] == ["display", "update"] and calls[0][1] is True
-    assert plt.get_fignums() == []
+    expected = lines(plotting.plot_history(history()))  # each call shows the history's own plot
+    for _, _, shown in calls:
+        assert len(shown) == len(expected) > 0
+        for (x, y), (ex, ey) in zip(shown, expected):
+            np.testing.assert_array_equal(x, ex)
+            np.testing.assert_array_equal(y, ey)
+    plt.close("all")
+    live(history())
+    assert plt.get_fignums() == []  # the drawn figure is closed once shown
