@@ -96,12 +96,15 @@ def test_plot_history_averages_half_epochs_and_draws_validation_per_epoch():
     (xt, yt), (xv, yv), (xa, ya) = lines(axes)
     np.testing.assert_allclose(xt, [0.5, 1.0, 1.5, 2.0])
     np.testing.assert_allclose(yt, [0.5, 2.5, 4.5, 6.5])  # means of steps (0, 1), (2, 3), ...
-    np.testing.assert_array_equal(xv, [1, 2]) and np.testing.assert_array_equal(yv, [5, 4])
-    np.testing.assert_array_equal(xa, [1, 2]) and np.testing.assert_array_equal(ya, [0.5, 0.7])
+    np.testing.assert_array_equal(xv, [1, 2])
+    np.testing.assert_array_equal(yv, [5, 4])
+    np.testing.assert_array_equal(xa, [1, 2])
+    np.testing.assert_array_equal(ya, [0.5, 0.7])
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["train_loss", "val_loss", "val_acc"]
     assert axes.get_xlabel() == "epoch" and axes.get_xlim() == pytest.approx((0, 2))
     assert [line.get_linestyle() for line in axes.get_lines()] == ["-", "--", "-."]
     assert tuple(axes.figure.get_size_inches()) == pytest.approx((3.5, 2.5))
+    assert axes.xaxis.get_gridlines()[0].get_visible()
 
 
 def test_plot_history_points_per_epoch_and_no_metric():
@@ -114,7 +117,14 @@ def test_plot_history_points_per_epoch_and_no_metric():
 
 def test_plot_history_with_more_points_than_steps_plots_every_step():
     (xt, yt), *_ = lines(plotting.plot_history(history(num_batches=1), points_per_epoch=2))
-    np.testing.assert_allclose(xt, [1.0, 2.0]) and np.testing.assert_allclose(yt, [0.0, 1.0])
+    np.testing.assert_allclose(xt, [1.0, 2.0])
+    np.testing.assert_allclose(yt, [0.0, 1.0])
+
+
+def test_plot_history_leaves_out_the_steps_of_an_unfinished_point():
+    (xt, yt), *_ = lines(plotting.plot_history(history(epochs=1, num_batches=5)))  # 5 steps, 2 per point
+    np.testing.assert_allclose(xt, [0.4, 0.8])
+    np.testing.assert_allclose(yt, [0.5, 2.5])
 
 
 def test_plot_history_of_no_epochs_draws_no_training_curve():
