@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -55,14 +56,11 @@ def depths(num_nodes: int, edges: Sequence[Edge]) -> list[int]:
     return depth
 
 
-def figure(nodes: Sequence[Node], edges: Sequence[Edge]) -> Any:
-    """The fallback without Graphviz: a matplotlib figure, nodes in columns by depth, each column ordered by
-    the mean height of its sources (which keeps most edges from crossing)."""
-    import matplotlib.pyplot as plt
-
-    depth = depths(len(nodes), edges)
+def layout(nodes: Sequence[Node], edges: Sequence[Edge]) -> dict[int, tuple[float, float]]:
+    """Each node's (x, y) in figure(): x its depth, y centred in its column, every column after the first
+    ordered by the mean height of its nodes' sources (which keeps most edges from crossing)."""
     columns: dict[int, list[int]] = {}
-    for i, d in enumerate(depth):
+    for i, d in enumerate(depths(len(nodes), edges)):
         columns.setdefault(d, []).append(i)
     sources: dict[int, list[int]] = {}
     for source, target, *_ in edges:
@@ -70,11 +68,20 @@ def figure(nodes: Sequence[Node], edges: Sequence[Edge]) -> Any:
     pos: dict[int, tuple[float, float]] = {}
     for d in sorted(columns):
         members = columns[d]
-        if d > 0:
-            members = sorted(members, key=lambda i: -np.mean([pos[s][1] for s in sources.get(i, [])] or [0.0]))
+        if d > 0:  # every node past the first column has a source
+            members = sorted(members, key=lambda i: -np.mean([pos[s][1] for s in sources[i]]))
         for row, i in enumerate(members):
-            pos[i] = (d, -(row - (len(members) - 1) / 2))
-    height = max(len(m) for m in columns.values())
+            pos[i] = (d, (len(members) - 1) / 2 - row)
+    return pos
+
+
+def figure(nodes: Sequence[Node], edges: Sequence[Edge]) -> Any:
+    """The fallback without Graphviz: a matplotlib figure of the nodes where layout() puts them."""
+    import matplotlib.pyplot as plt
+
+    pos = layout(nodes, edges)
+    columns = Counter(x for x, _ in pos.values())
+    height = max(columns.values())
     fig, ax = plt.subplots(figsize=(1.25 * len(columns) + 1, 0.9 * height + 1))
     for source, target, *label in edges:
         (x0, y0), (x1, y1) = pos[source], pos[target]
