@@ -111,6 +111,46 @@ def test_module_cli_lets_an_error_through():
         cli("9.9", "fake", _raises, argv=["--fast"])
 
 
+def test_module_cli_help_names_the_section_and_what_each_option_does(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exit_info:
+        cli("9.9", "fake things", _all_pass, argv=["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert exit_info.value.code == 0 and "d2l 9.9: fake things" in text
+    assert "--fast a quick run on less data (used by the tests)" in text
+    assert "--out OUT where to save figures (default runs/<module>)" in text
+
+
+@pytest.mark.parametrize("module, argv0, folder", [("experiments.ch9_9_fake", "", "ch9_9_fake"),
+                                                   ("__main__", "/somewhere/ch9_9_script.py", "ch9_9_script")])
+def test_module_cli_runs_the_body_with_its_section_title_and_flags_into_runs_module(
+        tmp_path, monkeypatch, module, argv0, folder):
+    seen = []
+
+    def body(result, fast):
+        seen.append((result.section, result.title, fast, result.out_dir))
+        result.compare("passes", 1, 1)
+
+    body.__module__ = module
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [argv0])
+    for argv, fast in (([], False), (["--fast"], True)):
+        with pytest.raises(SystemExit) as exit_info:
+            cli("9.9", "fake", body, argv=argv)
+        assert exit_info.value.code == 0 and seen[-1] == ("9.9", "fake", fast, Path("runs") / folder)
+    assert (tmp_path / "runs" / folder).is_dir()
+
+
+def test_module_cli_interrupted_exits_130_saying_where_the_figures_are(tmp_path, capsys):
+    def interrupted(result, fast):
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("9.9", "fake", interrupted, argv=["--out", str(tmp_path)])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == f"interrupted; 9.9 did not finish (figures so far are in {tmp_path})\n"
+
+
 MODULE = """
 from experiments.common import cli
 
