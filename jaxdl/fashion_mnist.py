@@ -221,8 +221,8 @@ def load_arrays(
 
 def resize_images(images: jax.Array, size: tuple[int, int]) -> jax.Array:
     """Bilinear resize of a uint8 image stack (N, H, W), kept uint8 as torchvision's Resize keeps PIL images."""
-    out = jax.image.resize(images.astype(jnp.float32), (images.shape[0], *size), method="linear")
-    return jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+    # resize computes in float32; linear interpolation of values in [0, 255] stays in [0, 255]
+    return jnp.round(jax.image.resize(images, (images.shape[0], *size), method="linear")).astype(jnp.uint8)
 
 
 def load(

@@ -292,6 +292,7 @@ def test_k_fold_indices_are_d2ls_contiguous_blocks():
             kaggle_house.k_fold_indices(13, bad)
     with pytest.raises(ValueError, match="cannot cut 3 examples into 5 folds"):
         kaggle_house.k_fold_indices(3, 5)
+    assert [list(v) for _, v in kaggle_house.k_fold_indices(2, 2)] == [[0], [1]]  # the smallest: k = 2 = n
 
 
 def test_log_rmse_clamps_predictions_below_one():
@@ -300,6 +301,10 @@ def test_log_rmse_clamps_predictions_below_one():
     np.testing.assert_allclose(kaggle_house.log_rmse([-5.0, 1000.0], price), np.sqrt(np.log(100) ** 2 / 2))
     with pytest.raises(ValueError, match="1 predictions for 2 prices"):
         kaggle_house.log_rmse([1.0], price)
+    # in float64 whatever the inputs' type (float32 logs would differ in the 8th digit)
+    hat, true = np.float32([123456.7, 2345.6]), np.float32([120000.1, 2400.2])
+    exact = np.sqrt(np.mean((np.log(hat.astype(np.float64)) - np.log(true.astype(np.float64))) ** 2))
+    assert kaggle_house.log_rmse(hat, true) == exact
 
 
 def test_d2l_val_loss_is_the_mean_of_minibatch_means():

@@ -89,6 +89,13 @@ def test_resize_keeps_uint8_and_range(tiny_fashion_dir):
     assert ds.X_train.shape == (12, 32, 32) and ds.X_train.dtype == np.uint8
     constant = fashion_mnist.resize_images(np.full((1, 28, 28), 200, np.uint8), (32, 32))
     assert int(constant.min()) == int(constant.max()) == 200
+    for value in (0, 255):  # the ends of the range stay, down and up (no wrap-around past 255)
+        for size in ((9, 9), (64, 64)):
+            out = np.asarray(fashion_mnist.resize_images(np.full((1, 28, 28), value, np.uint8), size))
+            assert out.dtype == np.uint8 and out.shape == (1, *size) and out.min() == out.max() == value
+    board = np.kron(np.indices((14, 14)).sum(0) % 2, np.ones((2, 2))).astype(np.uint8)[None] * 255
+    up = np.asarray(fashion_mnist.resize_images(board, (64, 64)))
+    assert up.min() == 0 and up.max() == 255 and len(np.unique(up)) > 2  # interpolated in between
 
 
 def test_tfds_loader_explains_the_missing_extra(monkeypatch):
