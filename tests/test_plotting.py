@@ -204,3 +204,20 @@ def test_live_plot_displays_once_then_updates(monkeypatch):
     plt.close("all")
     live(history())
     assert plt.get_fignums() == []  # the drawn figure is closed once shown
+
+
+@pytest.mark.parametrize("kernel, backend, chosen", [(False, None, ["Agg"]), (False, "pdf", []), (True, None, [])])
+def test_pyplot_draws_off_screen_unless_in_a_notebook_or_told_otherwise(monkeypatch, kernel, backend, chosen):
+    import sys
+
+    used = []
+    monkeypatch.setattr(matplotlib, "use", used.append)
+    if kernel:
+        monkeypatch.setitem(sys.modules, "ipykernel", object())
+    else:
+        monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    if backend:
+        monkeypatch.setenv("MPLBACKEND", backend)
+    else:
+        monkeypatch.delenv("MPLBACKEND", raising=False)
+    assert plotting._pyplot() is plt and used == chosen
