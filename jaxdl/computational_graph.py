@@ -51,7 +51,8 @@ def _dot_label(text: str) -> str:
 def depths(num_nodes: int, edges: Sequence[Edge]) -> list[int]:
     """Each node's longest path from a node without incoming edges (nodes must come in topological order)."""
     depth = [0] * num_nodes
-    for source, target, *_ in sorted(edges, key=lambda e: e[1]):
+    # by source: in topological order every edge into a node comes before the edges out of it
+    for source, target, *_ in sorted(edges):
         depth[target] = max(depth[target], depth[source] + 1)
     return depth
 
@@ -108,7 +109,7 @@ def save_png(nodes: Sequence[Node], edges: Sequence[Edge], path: str | Path) -> 
     """Writes the drawing as PNG (by Graphviz, or matplotlib without it), under a temporary name until complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "wb", suffix=".png") as out:
+    with atomic_file(path, "wb") as out:
         if have_dot():
             out.write(digraph(nodes, edges).pipe(format="png"))
         else:

@@ -95,7 +95,7 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     """Saves a figure as PNG through a temporary file, so a failed save leaves no half-written image."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "wb", suffix=".png") as f:
+    with atomic_file(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     return path
 

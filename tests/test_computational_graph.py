@@ -115,3 +115,29 @@ def test_the_matplotlib_figure_draws_each_node_and_edge_label_where_layout_puts_
     assert ax.get_xlim() == pytest.approx((-0.7, 1.7)) and ax.get_ylim() == pytest.approx((-1.3, 1.3))
     assert tuple(fig.get_size_inches()) == pytest.approx((3.5, 2.8)) and not ax.axison
     plt.close(fig)
+
+
+def test_draw_gives_the_graphviz_graph_where_dot_is_found(monkeypatch):
+    looked_for = []
+    monkeypatch.setattr(computational_graph.shutil, "which", lambda name: looked_for.append(name) or "/usr/bin/dot")
+    nodes, edges = [("input", "x"), ("output", "y")], [(0, 1, "w")]
+    drawn = computational_graph.draw(nodes, edges)
+    assert looked_for == ["dot"] and drawn.source == computational_graph.digraph(nodes, edges).source
+
+
+def test_the_png_without_dot_is_the_figure_at_150_dpi_cropped_to_its_content(monkeypatch, tmp_path):
+    import io
+    import struct
+
+    monkeypatch.setattr(computational_graph.shutil, "which", lambda name: None)
+    nodes, edges = [("input", "x"), ("eqn", "x * 2"), ("output", "y")], [(0, 1), (1, 2, "f32[]")]
+    path = computational_graph.save_png(nodes, edges, tmp_path / "new" / "dir" / "graph.png")
+    expected = io.BytesIO()
+    computational_graph.figure(nodes, edges).savefig(expected, format="png", dpi=150, bbox_inches="tight")
+
+    def size(png: bytes) -> tuple[int, int]:
+        return struct.unpack(">II", png[16:24])  # the IHDR chunk's width and height
+
+    assert size(path.read_bytes()) == size(expected.getvalue())
+    assert len(plt.get_fignums()) == 1  # the test's own: save_png closed the figure it drew
+    plt.close("all")

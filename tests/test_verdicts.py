@@ -177,6 +177,13 @@ def test_a_module_run_as_a_script_exits_with_its_verdict(second, code, tmp_path)
     assert ("1/2 comparisons passed" in done.stdout) == (code == 1 and "fails" in second)
 
 
+def test_text_blocks_are_kept_in_order_and_printed_as_they_come(tmp_path, capsys):
+    result = Result("9.9", "t", tmp_path)
+    result.text("first | block")
+    result.text("second")
+    assert result.blocks == ["first | block", "second"] and capsys.readouterr().out == "first | block\nsecond\n"
+
+
 def test_a_mean_band_row_is_decided_by_the_mean_and_counts_the_runs_inside(tmp_path):
     result = Result("9.9", "t", tmp_path)
     row = result.within_mean("q", [0.0, 1.0, 1.5, 4.0], 0.5, 2.0, reference="3 seeds")  # mean 1.625
