@@ -175,7 +175,7 @@ def cli(section: str, title: str, run: RunFn, argv: list[str] | None = None) -> 
     """The command line of one experiment module: `python -m experiments.<module> [--fast] [--out DIR]`."""
     parser = argparse.ArgumentParser(description=f"d2l {section}: {title}")
     parser.add_argument("--fast", action="store_true", help="a quick run on less data (used by the tests)")
-    parser.add_argument("--out", type=Path, default=None, help="where to save figures (default runs/<module>)")
+    parser.add_argument("--out", type=Path, help="where to save figures (default runs/<module>)")
     args = parser.parse_args(argv)
     use_every_core()
     # Named after the module, not the section: a section and its exercises share a section number.

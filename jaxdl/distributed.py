@@ -315,14 +315,14 @@ def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
 def save_params(params: Any, path: Path) -> None:
     """Saves a parameter pytree's leaves as leaf_0, leaf_1, ... (through files.atomic_file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "wb", suffix=".npz") as f:
+    with atomic_file(path, "wb") as f:
         np.savez(f, **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(params))})
 
 
 def save_array(array: Any, path: Path) -> None:
     """np.save through files.atomic_file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "wb", suffix=".npy") as f:
+    with atomic_file(path, "wb") as f:
         np.save(f, np.asarray(array))
 
 
@@ -344,7 +344,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=256, help="demo minibatch size (all processes together)")
     parser.add_argument("--lr", type=float, default=0.1, help="demo learning rate")
     parser.add_argument("--init-timeout", type=int, default=60, help="seconds to wait for all processes to join")
-    parser.add_argument("--out", type=Path, default=None, help="demo: save each process's final parameters here")
+    parser.add_argument("--out", type=Path, help="demo: save each process's final parameters here")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command every process runs")
     return parser
 

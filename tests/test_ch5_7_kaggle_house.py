@@ -261,6 +261,9 @@ def test_preprocess_gives_float32_features_log_float32_prices_and_the_test_ids()
     assert d.y_train[1, 0] != np.float32(np.log(16_777_233.0))  # which shows in its log
     assert d.sale_price.dtype == np.float64 and list(d.sale_price) == list(price)
     assert list(d.test_ids) == [7, 9] and d.columns == ("A",)
+    frame = kaggle_house.preprocess_frame(train, test)  # standardised unless asked not to
+    s = np.sqrt(2 / 3)  # mean 2 and sample std of 1, 3, 2, 2; the missing value becomes 0
+    np.testing.assert_allclose(frame["A"], [-1 / s, 1 / s, 0.0, 0.0, 0.0])
     raw = kaggle_house.preprocess(train, test, standardize=False)
     np.testing.assert_array_equal(np.concatenate([raw.X_train, raw.X_test])[:, 0], [1, 3, 2, 2, 0])
 

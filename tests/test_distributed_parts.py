@@ -12,6 +12,7 @@ import re
 import socket
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -251,14 +252,16 @@ def test_synthetic_images_are_fashion_mnist_shaped_and_seeded():
 
 def test_saved_params_and_arrays_round_trip_without_temporary_files(tmp_path):
     params = [{"W": np.ones((2, 3)), "b": np.arange(2.0)}]
-    distributed.save_params(params, tmp_path / "sub" / "p.npz")
-    distributed.save_array(np.arange(4), tmp_path / "sub" / "a.npy")
-    saved = np.load(tmp_path / "sub" / "p.npz")
+    where = tmp_path / "new" / "sub"  # directories are made as needed
+    distributed.save_params({"x": np.zeros(1)}, where / "p.npz")
+    distributed.save_params(params, where / "p.npz")  # and written into again
+    distributed.save_array(np.arange(4), where / "a.npy")
+    saved = np.load(where / "p.npz")
     assert sorted(saved.files) == ["leaf_0", "leaf_1"]
     np.testing.assert_array_equal(saved["leaf_0"], np.ones((2, 3)))
     np.testing.assert_array_equal(saved["leaf_1"], np.arange(2.0))
-    np.testing.assert_array_equal(np.load(tmp_path / "sub" / "a.npy"), np.arange(4))
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.npy", "p.npz"]
+    np.testing.assert_array_equal(np.load(where / "a.npy"), np.arange(4))
+    assert sorted(p.name for p in where.iterdir()) == ["a.npy", "p.npz"]
 
 
 def test_forward_prefixes_every_line_and_closes_the_stream():
@@ -339,9 +342,11 @@ def test_main_with_demo_runs_one_demo_process_with_the_parsed_options(monkeypatc
     ran, launched = Recorder(), Recorder()
     monkeypatch.setattr(distributed, "demo", ran)
     monkeypatch.setattr(distributed, "launch", launched)
-    assert distributed.main(["--demo", "--model", "softmax", "--epochs", "3", "--lr", "0.5"]) == 0
+    assert distributed.main(["--demo", "--model", "softmax", "--epochs", "3", "--lr", "0.5", "--examples", "50",
+                             "--batch-size", "16", "--init-timeout", "5", "--out", "saved"]) == 0
     (args,), _ = ran.calls[0]
     assert (args.demo, args.model, args.epochs, args.lr, args.data) == (True, "softmax", 3, 0.5, "fashion-mnist")
+    assert (args.examples, args.batch_size, args.init_timeout, args.out) == (50, 16, 5, Path("saved"))
     assert launched.calls == []
 
 

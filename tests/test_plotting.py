@@ -107,6 +107,13 @@ def test_plot_history_averages_half_epochs_and_draws_validation_per_epoch():
     assert axes.xaxis.get_gridlines()[0].get_visible()
 
 
+def test_plot_history_draws_into_given_axes_and_keeps_their_grid_on():
+    _, given = plt.subplots()
+    given.grid(True)
+    assert plotting.plot_history(history(), axes=given) is given and len(given.get_lines()) == 3
+    assert given.xaxis.get_gridlines()[0].get_visible()
+
+
 def test_plot_history_points_per_epoch_and_no_metric():
     axes = plotting.plot_history(history(metric=False), points_per_epoch=1)
     (xt, yt), (xv, _) = lines(axes)
