@@ -141,3 +141,21 @@ def test_the_png_without_dot_is_the_figure_at_150_dpi_cropped_to_its_content(mon
     assert size(path.read_bytes()) == size(expected.getvalue())
     assert len(plt.get_fignums()) == 1  # the test's own: save_png closed the figure it drew
     plt.close("all")
+
+
+def test_the_matplotlib_figure_draws_grey_arrows_from_source_to_target_and_small_labels():
+    from matplotlib.colors import to_rgba
+
+    fig = computational_graph.figure([("input", "a"), ("eqn", "c")], [(0, 1, "w")])
+    (ax,) = fig.axes
+    (arrow,) = [c for c in ax.get_children() if c.__class__.__name__ == "Annotation"]
+    patch = arrow.arrow_patch
+    assert arrow.get_text() == "" and arrow.xy == (1, 0.0) and arrow.xyann == (0, 0.0)  # from a to c
+    assert patch.get_arrowstyle().__class__.__name__ == "CurveB" and patch.get_linewidth() == 0.8
+    assert (patch.shrinkA, patch.shrinkB) == (14, 14) and to_rgba(patch.get_edgecolor()) == to_rgba("0.5")
+    texts = {t.get_text(): t for t in ax.texts}
+    assert texts["w"].get_fontsize() == 5 and to_rgba(texts["w"].get_color()) == to_rgba("0.35")
+    assert texts["a"].get_fontsize() == 6 and to_rgba(texts["a"].get_bbox_patch().get_edgecolor()) == to_rgba("0.4")
+    assert to_rgba(texts["a"].get_bbox_patch().get_facecolor()) == to_rgba(computational_graph.STYLES["input"]["fillcolor"])
+    assert all(t.get_ha() == "center" and t.get_va() == "center" for t in ax.texts)
+    plt.close(fig)
