@@ -122,6 +122,42 @@ def test_wait_for_coordinator_gives_up_after_its_timeout():
     assert 1 <= time.monotonic() - start < 4
 
 
+class FakeClock:
+    """time.monotonic and time.sleep on a clock that only sleeping moves."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize("timeout, attempt_timeout, tries", [(1, 1.0, 6), (0.5, 0.5, 4), (3, 1.0, 16)])
+def test_wait_for_coordinator_tries_every_fifth_of_a_second_until_its_deadline(monkeypatch, timeout,
+                                                                              attempt_timeout, tries):
+    clock, attempts = FakeClock(), []
+
+    def refused(address, timeout):
+        attempts.append((address, timeout, clock.now))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(distributed.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(distributed.time, "sleep", clock.sleep)
+    monkeypatch.setattr(distributed.socket, "create_connection", refused)
+    with pytest.raises(distributed.DistributedError) as err:
+        distributed.wait_for_coordinator("10.0.0.7:1234", timeout=timeout)
+    assert str(err.value) == (f"cannot reach the coordinator at 10.0.0.7:1234 within {timeout:g} s (Connection "
+                              "refused); start process 0 first (it hosts the coordinator) and check the address, "
+                              "the port and any firewall between the hosts")
+    assert {a[:2] for a in attempts} == {(("10.0.0.7", 1234), attempt_timeout)}
+    # at 0, 0.2, ..., and a last try at or just past the deadline (0.8 + 0.2 is exactly 1.0 in floating point)
+    assert len(attempts) == tries and clock.sleeps == [0.2] * (tries - 1)
+
+
 class Recorder:
     def __init__(self, fail: Exception | None = None):
         self.calls, self.fail = [], fail
@@ -270,14 +306,24 @@ def test_forward_prefixes_every_line_and_closes_the_stream():
     assert out.getvalue() == "[p1] one\n[p1] two\n" and stream.closed
 
 
-def test_train_demo_trains_the_named_model_from_keys_0_and_1():
+def test_train_demo_trains_the_named_model_from_keys_0_and_1(capsys):
+    from jax.sharding import NamedSharding
+
+    from jaxdl import losses, models, optimizers
+    from jaxdl.data import Dataset
+    from jaxdl.training import fit
+
     data = distributed.synthetic_images(60)
     params, history = distributed.train_demo("softmax", data, epochs=2, batch_size=20, lr=0.1, mesh=None)
     assert params["W"].shape == (10, 784) and history.epochs == 2 and len(history.train_loss) == 6
-    again, _ = distributed.train_demo("softmax", data, epochs=2, batch_size=20, lr=0.1, mesh=None)
-    np.testing.assert_array_equal(params["W"], again["W"])
+    by_hand, _ = fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)),
+                     Dataset(*data), optimizers.sgd(0.1), key=jax.random.key(1), epochs=2, batch_size=20,
+                     progress=False)
+    np.testing.assert_array_equal(params["W"], by_hand["W"])
     mlp, _ = distributed.train_demo("mlp", data, epochs=1, batch_size=20, lr=0.1, mesh=1)
     assert [layer["W"].shape for layer in mlp] == [(256, 784), (10, 256)]
+    assert isinstance(mlp[0]["W"].sharding, NamedSharding)  # trained on the mesh asked for
+    assert capsys.readouterr().err == ""  # no progress bars: the launcher forwards every process's output
 
 
 def test_main_launches_the_demo_with_its_options(monkeypatch):

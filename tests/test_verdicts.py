@@ -184,6 +184,22 @@ def test_text_blocks_are_kept_in_order_and_printed_as_they_come(tmp_path, capsys
     assert result.blocks == ["first | block", "second"] and capsys.readouterr().out == "first | block\nsecond\n"
 
 
+def test_a_saved_figure_is_listed_announced_and_closed_and_no_other(tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    result = Result("9.9", "t", tmp_path)
+    first, second = plt.figure(), plt.figure()  # the second is pyplot's current figure
+    path = result.save_figure(first, "first.png")
+    assert path == tmp_path / "first.png" and path.read_bytes().startswith(b"\x89PNG") and result.figures == [path]
+    assert capsys.readouterr().out == f"saved figure {path}\n"
+    assert plt.get_fignums() == [second.number]
+    plt.close("all")
+
+
 def test_a_mean_band_row_is_decided_by_the_mean_and_counts_the_runs_inside(tmp_path):
     result = Result("9.9", "t", tmp_path)
     row = result.within_mean("q", [0.0, 1.0, 1.5, 4.0], 0.5, 2.0, reference="3 seeds")  # mean 1.625
