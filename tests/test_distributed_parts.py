@@ -46,8 +46,32 @@ def test_pad_plan_leaves_a_multiple_alone_and_pads_one_batch():
 
 
 def test_a_count_gives_a_one_axis_data_mesh(mesh):
-    assert mesh.axis_names == (distributed.DATA_AXIS,) and mesh.devices.size == 1
-    assert distributed.num_shards(mesh) == 1
+    from jax.sharding import AxisType
+
+    assert mesh.axis_names == (distributed.DATA_AXIS,) and list(mesh.devices.flat) == jax.devices()[:1]
+    assert mesh.axis_types == (AxisType.Auto,) and distributed.num_shards(mesh) == 1
+
+
+def test_a_given_mesh_keeps_its_devices_and_axes_made_auto():
+    from jax.sharding import AxisType, Mesh
+
+    given = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), ("model", "data"),
+                 axis_types=(AxisType.Explicit, AxisType.Explicit))
+    made = distributed.data_mesh(given)
+    assert made.axis_names == ("model", "data") and made.devices.shape == (1, 1)
+    assert list(made.devices.flat) == list(given.devices.flat) and made.axis_types == (AxisType.Auto,) * 2
+
+
+def test_bad_meshes_are_refused_with_what_to_do():
+    count, backend = jax.device_count(), jax.default_backend()
+    with pytest.raises(ValueError) as err:
+        distributed.data_mesh(count + 1)
+    assert str(err.value) == (
+        f"mesh={count + 1} devices asked for, but {count} {backend} device(s) are available; on a CPU, start Python "
+        "with XLA_FLAGS=--xla_force_host_platform_device_count=N (or JAX_NUM_CPU_DEVICES=N) to get N devices")
+    with pytest.raises(TypeError) as err:
+        distributed.data_mesh("2")
+    assert str(err.value) == "mesh must be a jax.sharding.Mesh or a number of devices, got str"
 
 
 def test_shardings_cut_the_named_axis_and_replicate_the_rest(mesh):

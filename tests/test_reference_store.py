@@ -77,6 +77,22 @@ def test_compare_exact_relative_and_shape_mismatch():
     assert references.within("band", 0.83, 0.82, 0.84).passed and not references.within("band", 0.85, 0.82, 0.84).passed
 
 
+def test_tables_line_up_their_columns_and_escape_bars_in_markdown():
+    rows = [references.compare("a|b", 1, 1), references.within("band", 0.85, 0.82, 0.84)]
+    a, band = rows
+    plain = references.format_table(rows).splitlines()
+    assert plain[0].split() == ["quantity", "jaxdl", "PyTorch", "difference", "tolerance", "result"]
+    assert plain[1].replace(" ", "").strip("-") == "" and len(plain) == 4
+    widths = [len(cell) for cell in plain[1].split("  ")]
+    for line, cells in zip(plain[2:], [(a.quantity, a.jaxdl, a.reference, f"{a.difference:.3g}", a.tolerance, "pass"),
+                                      (band.quantity, band.jaxdl, band.reference, f"{band.difference:.3g}",
+                                       band.tolerance, "FAIL")]):
+        assert line == "  ".join(cell.ljust(w) for cell, w in zip(cells, widths))
+    markdown = references.format_table(rows, markdown=True).splitlines()
+    assert markdown[:2] == ["| quantity | jaxdl | PyTorch | difference | tolerance | result |", "|---|---|---|---|---|---|"]
+    assert markdown[2] == f"| a\\|b | {a.jaxdl} | {a.reference} | {a.difference:.3g} | {a.tolerance} | pass |"
+
+
 def test_table_has_a_row_per_comparison_and_marks_failures():
     rows = [references.compare("a", 1, 1), references.compare("b", 1.0, 2.0)]
     text = references.format_table(rows)
