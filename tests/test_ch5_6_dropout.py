@@ -84,6 +84,19 @@ def test_mlp_apply_without_key_is_the_plain_mlp_and_with_key_drops_out():
         dropout.mlp_apply(params, X, rates=(0.5,))
 
 
+def test_masks_are_cut_to_the_batch_and_must_be_one_per_hidden_layer():
+    params = models.mlp_init(jax.random.key(0), 20, [16, 12], 4, sigma=None)
+    X = jax.random.normal(jax.random.key(1), (3, 20))  # a last, partial batch of 3 with masks made for 8
+    masks = [jax.random.bernoulli(jax.random.key(k), 0.5, (8, h)) for k, h in ((2, 16), (3, 12))]
+    H1 = jnp.where(masks[0][:3], jax.nn.relu(X @ params[0]["W"].T + params[0]["b"]) / 0.5, 0)
+    H2 = jnp.where(masks[1][:3], jax.nn.relu(H1 @ params[1]["W"].T + params[1]["b"]) / 0.5, 0)
+    np.testing.assert_allclose(dropout.mlp_apply_masks(params, X, masks, rates=(0.5, 0.5)),
+                               H2 @ params[2]["W"].T + params[2]["b"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError) as err:
+        dropout.mlp_apply_masks(params, X, masks[:1], rates=(0.5, 0.5))
+    assert str(err.value) == "2 hidden layers need 2 masks, got 1"
+
+
 def test_masks_agree_with_pytorch_within_sampling_error(ref, tmp_path):
     result = Result("5.6", "masks", tmp_path)
     exp.compare_masks(result, ref["masks"])

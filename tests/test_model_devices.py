@@ -40,3 +40,37 @@ def test_a_device_count_the_user_chose_is_kept():
 
 def test_once_jax_has_run_its_devices_stay():
     assert devices_after_use_every_core({}, before="jax.numpy.ones(2).block_until_ready()") == "1"
+
+
+@pytest.mark.parametrize("env, cores, asked", [
+    ({}, 6, [("jax_num_cpu_devices", 6)]),
+    ({}, None, [("jax_num_cpu_devices", 1)]),  # os.cpu_count() may not know
+    ({"XLA_FLAGS": "--xla_cpu_use_thunk_runtime=true"}, 4, [("jax_num_cpu_devices", 4)]),  # other flags
+    ({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, 4, []),
+    ({"JAX_NUM_CPU_DEVICES": "2"}, 4, []),
+])
+def test_use_every_core_asks_for_one_device_per_core_unless_the_user_chose(monkeypatch, env, cores, asked):
+    """The same rules in-process, where jax.config.update is recorded instead of run."""
+    from experiments.common import use_every_core
+
+    updates = []
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("JAX_NUM_CPU_DEVICES", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(jax.config, "update", lambda name, value: updates.append((name, value)))
+    use_every_core()
+    assert updates == asked
+
+
+def test_use_every_core_leaves_a_started_jax_alone(monkeypatch):
+    from experiments.common import use_every_core
+
+    def started(name, value):
+        raise RuntimeError("jax_num_cpu_devices cannot be changed after the backend is initialized")
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("JAX_NUM_CPU_DEVICES", raising=False)
+    monkeypatch.setattr(jax.config, "update", started)
+    use_every_core()  # no error

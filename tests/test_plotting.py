@@ -149,6 +149,18 @@ def test_save_history_plot_writes_a_png_and_closes_the_figure(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["h.png"]  # no temporary file left
 
 
+def test_save_figure_writes_the_figure_at_100_dpi_cropped_into_new_directories(tmp_path):
+    import io
+    import struct
+
+    fig = plotting.plot(np.arange(3.0))
+    path = plotting.save_figure(fig.figure, tmp_path / "new" / "dir" / "f.png")
+    expected = io.BytesIO()
+    fig.figure.savefig(expected, format="png", dpi=100, bbox_inches="tight")
+    assert path.read_bytes()[16:24] == expected.getvalue()[16:24]  # the PNG's width and height
+    assert struct.unpack(">II", path.read_bytes()[16:24]) != (350, 250)  # cropped, not the whole 3.5 x 2.5 in
+
+
 def test_save_figure_leaves_nothing_when_saving_fails(tmp_path):
     fig, _ = plt.subplots()
 

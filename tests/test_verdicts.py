@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -198,6 +199,27 @@ def test_a_saved_figure_is_listed_announced_and_closed_and_no_other(tmp_path, ca
     assert capsys.readouterr().out == f"saved figure {path}\n"
     assert plt.get_fignums() == [second.number]
     plt.close("all")
+
+
+def test_execute_announces_the_section_prints_the_table_and_counts_what_passed(tmp_path, capsys):
+    from experiments.common import execute
+    from jaxdl import references
+
+    seen = []
+
+    def body(result, fast):
+        seen.append(fast)
+        result.compare("passes", 1, 1)
+        result.compare("fails", 1, 2)
+
+    result = execute("9.9", "fake things", body, tmp_path)
+    out = capsys.readouterr().out.splitlines()
+    assert seen == [False] and out[0] == "== 9.9 fake things"
+    assert out[1:-1] == references.format_table(result.comparisons).splitlines()
+    assert re.fullmatch(r"9\.9: 1/2 comparisons passed in \d+\.\d s", out[-1])
+    assert 0 <= result.seconds < 60 and out[-1].endswith(f"in {result.seconds:.1f} s")
+    execute("9.9", "fake things", body, tmp_path, fast=True)
+    assert seen == [False, True]
 
 
 def test_a_mean_band_row_is_decided_by_the_mean_and_counts_the_runs_inside(tmp_path):
