@@ -104,6 +104,9 @@ def test_stack_and_unstack_are_inverse():
     assert stacked["W"].shape == (3, 2, 3)
     for a, b in zip(unstack(stacked), trees):
         jax.tree.map(np.testing.assert_array_equal, a, b)
+    with pytest.raises(ValueError) as err:
+        stack([])
+    assert str(err.value) == "stack needs at least one pytree"
 
 
 def test_a_diverging_model_is_named():
