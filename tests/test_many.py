@@ -271,6 +271,22 @@ def test_dropout_keys_give_each_model_fits_run_with_its_step_rng():
     assert not np.allclose(without[0].train_loss, histories[0].train_loss, rtol=1e-3)  # dropout was on
 
 
+def test_dropout_keys_may_be_a_list_and_are_refused_saying_what_came():
+    from jaxdl.many import _model_step_keys
+    from jaxdl.training import step_keys
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    rows = _model_step_keys(list(keys), 3)(1, 4)  # a list of keys is stacked
+    for i in range(3):
+        np.testing.assert_array_equal(jax.random.key_data(rows[i]), jax.random.key_data(step_keys(keys[i])(1, 4)))
+    start = "step_rng must hold one PRNG key per model (3), e.g. jax.random.split(key, 3); got "
+    for given, got in [(jax.random.key(0), "PRNGKeyArray"), (jnp.zeros((3, 4)), "ArrayImpl of shape (3, 4)"),
+                       ("key", "str"), ([jax.random.key(0)] * 2, "list of shape (2,)")]:
+        with pytest.raises(ValueError) as err:
+            _model_step_keys(given, 3)
+        assert str(err.value) == start + got
+
+
 @pytest.mark.parametrize("step_rng, message", [
     (jax.random.key(0), r"one PRNG key per model \(3\)"),
     (jnp.zeros((3, 4)), "one PRNG key per model"),

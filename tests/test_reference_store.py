@@ -146,3 +146,13 @@ def test_nan_and_infinity_are_stored_and_read_back(tmp_path):
     assert references.save(tmp_path / "r.json", {"x": [float("nan"), float("inf"), -1.5]}, {})
     x = references.load("r", tmp_path)["x"]
     assert np.isnan(x[0]) and x[1:] == [float("inf"), -1.5]
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("abc", "abc"), (0.1234567, "0.123457"), (3, "3"), (np.array([[2.5]]), "2.5"),
+    ([1.5, 2.0, 3.123456789, 4.0], "[1.5    , 2.     , 3.12346, 4.     ]"),  # up to 4 values, 5 digits
+    (np.arange(5.0), "float64[5] |x|=5.47723"),  # more: dtype, shape and norm
+    (np.full(300, 300, np.float16), "float16[300] |x|=5196.15"),  # the norm in float64 (float16 would overflow)
+])
+def test_values_are_shown_whole_when_small_and_by_their_norm_when_large(value, shown):
+    assert references.compare("q", value, value).jaxdl == shown
