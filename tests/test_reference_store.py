@@ -156,3 +156,16 @@ def test_nan_and_infinity_are_stored_and_read_back(tmp_path):
 ])
 def test_values_are_shown_whole_when_small_and_by_their_norm_when_large(value, shown):
     assert references.compare("q", value, value).jaxdl == shown
+
+
+@pytest.mark.parametrize("ours, theirs, row", [
+    ("abc", "abc", ("abc", "abc", 0.0, "exact", True)),
+    ("abc", "abd", ("abc", "abd", np.nan, "exact", False)),
+    (1, "a", ("1", "a", np.nan, "exact", False)),  # a number against text is compared as text
+    (np.zeros(3), np.zeros((3, 1)), ("shape [3]", "shape [3, 1]", np.nan, "same shape", False)),
+    ([1.0, 2.0], [1.0, 2.5], ("[1., 2.]", "[1. , 2.5]", 0.5, "exact", False)),
+])
+def test_each_row_says_what_was_compared_how_far_apart_and_by_which_rule(ours, theirs, row):
+    c = references.compare("q", ours, theirs)
+    assert (c.quantity, c.jaxdl, c.reference, c.tolerance, c.passed) == ("q", *row[:2], *row[3:])
+    assert c.difference == row[2] or (np.isnan(c.difference) and np.isnan(row[2]))
