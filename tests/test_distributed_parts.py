@@ -315,13 +315,14 @@ def test_saved_params_and_arrays_round_trip_without_temporary_files(tmp_path):
     where = tmp_path / "new" / "sub"  # directories are made as needed
     distributed.save_params({"x": np.zeros(1)}, where / "p.npz")
     distributed.save_params(params, where / "p.npz")  # and written into again
-    distributed.save_array(np.arange(4), where / "a.npy")
+    distributed.save_array(np.arange(4), tmp_path / "other" / "sub" / "a.npy")  # each makes its own
     saved = np.load(where / "p.npz")
     assert sorted(saved.files) == ["leaf_0", "leaf_1"]
     np.testing.assert_array_equal(saved["leaf_0"], np.ones((2, 3)))
     np.testing.assert_array_equal(saved["leaf_1"], np.arange(2.0))
-    np.testing.assert_array_equal(np.load(where / "a.npy"), np.arange(4))
-    assert sorted(p.name for p in where.iterdir()) == ["a.npy", "p.npz"]
+    np.testing.assert_array_equal(np.load(tmp_path / "other" / "sub" / "a.npy"), np.arange(4))
+    assert [p.name for p in where.iterdir()] == ["p.npz"]
+    assert [p.name for p in (tmp_path / "other" / "sub").iterdir()] == ["a.npy"]
 
 
 def test_forward_prefixes_every_line_and_closes_the_stream():
