@@ -204,7 +204,8 @@ def load_arrays(
     if directory is None:
         if not download_if_missing:
             raise DataError(
-                "Fashion-MNIST not found in " + ", ".join(map(str, search_dirs(root)))
+                # root is None here (locate refuses a named directory that lacks a file)
+                "Fashion-MNIST not found in " + ", ".join(map(str, search_dirs()))
                 + "; pass root=, set $JAXDL_DATA, install Debian's dataset-fashion-mnist, or allow the download"
             )
         directory = download()

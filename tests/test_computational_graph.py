@@ -103,17 +103,18 @@ def test_layout_puts_nodes_in_columns_by_depth_ordered_by_their_sources_heights(
 
 
 def test_the_matplotlib_figure_draws_each_node_and_edge_label_where_layout_puts_them():
-    nodes = [("input", "a"), ("input", "b"), ("eqn", "c")]
-    fig = computational_graph.figure(nodes, [(0, 2, "w"), (1, 2)])
+    nodes = [("input", "a"), ("input", "b"), ("eqn", "c"), ("op", "d"), ("output", "e")]
+    fig = computational_graph.figure(nodes, [(0, 2, "w"), (1, 3), (2, 4, "v"), (3, 4)])
     (ax,) = fig.axes
     texts = {t.get_text(): (t.get_position(), t.get_bbox_patch()) for t in ax.texts}
-    assert texts["a"][0] == (0, 0.5) and texts["b"][0] == (0, -0.5) and texts["c"][0] == (1, 0.0)
-    assert texts["w"][0] == (0.5, 0.25) and texts["w"][1] is None  # an edge label halfway along its edge
-    assert texts["c"][1].get_boxstyle().__class__.__name__ == "Round"
-    assert texts["a"][1].get_boxstyle().__class__.__name__ == "Square"
-    assert len([c for c in ax.get_children() if c.__class__.__name__ == "Annotation"]) == 2
-    assert ax.get_xlim() == pytest.approx((-0.7, 1.7)) and ax.get_ylim() == pytest.approx((-1.3, 1.3))
-    assert tuple(fig.get_size_inches()) == pytest.approx((3.5, 2.8)) and not ax.axison
+    assert [texts[name][0] for name in "abcde"] == [(0, 0.5), (0, -0.5), (1, 0.5), (1, -0.5), (2, 0.0)]
+    # an edge label halfway along its edge, without a box
+    assert texts["w"][0] == (0.5, 0.5) and texts["v"][0] == (1.5, 0.25) and texts["w"][1] is None
+    styles = [texts[name][1].get_boxstyle().__class__.__name__ for name in "abcde"]
+    assert styles == ["Square", "Square", "Round", "Round", "Square"]  # operations round, values square
+    assert len([c for c in ax.get_children() if c.__class__.__name__ == "Annotation"]) == 4
+    assert ax.get_xlim() == pytest.approx((-0.7, 2.7)) and ax.get_ylim() == pytest.approx((-1.3, 1.3))
+    assert tuple(fig.get_size_inches()) == pytest.approx((4.75, 2.8)) and not ax.axison
     plt.close(fig)
 
 
