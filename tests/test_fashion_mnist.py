@@ -56,6 +56,25 @@ def test_not_an_idx_file_is_refused(tmp_path):
         fashion_mnist.read_idx(path)
 
 
+def test_parse_idx_refuses_a_bad_magic_number_showing_its_four_bytes():
+    # each of the first three bytes alone makes a bad magic number (0, 0, a known dtype code)
+    for content in (b"hello, not an image", b"\x07\x00\x08\x01\x00\x00\x00\x00",
+                    b"\x00\x07\x08\x01\x00\x00\x00\x00", b"\x00\x00\x07\x01\x00\x00\x00\x00", b"\x00\x00"):
+        with pytest.raises(DataError) as err:
+            fashion_mnist.parse_idx(content)
+        assert str(err.value) == f"IDX data is not an IDX file (bad magic number {content[:4].hex()})"
+    with pytest.raises(DataError) as err:
+        fashion_mnist.parse_idx(b"hello", name="x.gz")
+    assert str(err.value) == "x.gz is not an IDX file (bad magic number 68656c6c)"
+
+
+def test_parse_idx_reads_a_zero_dimensional_array_and_measures_a_four_byte_one():
+    np.testing.assert_array_equal(fashion_mnist.parse_idx(b"\x00\x00\x08\x00\x2a"), np.array(42, np.uint8))
+    with pytest.raises(DataError) as err:
+        fashion_mnist.parse_idx(b"\x00\x00\x08\x00")  # a whole magic number, no value
+    assert str(err.value) == "IDX data is truncated: 4 bytes where shape () needs 5; delete it and download it again"
+
+
 def test_explicit_root_comes_first(tiny_fashion_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("JAXDL_DATA", str(tmp_path / "elsewhere"))
     assert fashion_mnist.locate(tiny_fashion_dir) == tiny_fashion_dir
