@@ -75,6 +75,14 @@ def test_parse_idx_reads_a_zero_dimensional_array_and_measures_a_four_byte_one()
     assert str(err.value) == "IDX data is truncated: 4 bytes where shape () needs 5; delete it and download it again"
 
 
+def test_parse_idx_reads_a_header_with_no_data_and_refuses_one_cut_short():
+    empty = fashion_mnist.parse_idx(b"\x00\x00\x08\x01\x00\x00\x00\x00")  # one dimension, of size 0
+    assert empty.shape == (0,) and empty.dtype == np.uint8
+    with pytest.raises(DataError) as err:
+        fashion_mnist.parse_idx(b"\x00\x00\x08\x02\x00\x00\x00\x01")  # two dimensions, one given
+    assert str(err.value) == "IDX data is truncated inside its header; delete it and download it again"
+
+
 def test_explicit_root_comes_first(tiny_fashion_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("JAXDL_DATA", str(tmp_path / "elsewhere"))
     assert fashion_mnist.locate(tiny_fashion_dir) == tiny_fashion_dir
