@@ -56,6 +56,19 @@ def test_not_an_idx_file_is_refused(tmp_path):
         fashion_mnist.read_idx(path)
 
 
+@pytest.mark.parametrize("code, dtype", [(0x08, np.uint8), (0x09, np.int8), (0x0B, np.int16), (0x0C, np.int32),
+                                         (0x0D, np.float32), (0x0E, np.float64)])
+def test_parse_idx_reads_each_idx_dtype_big_endian_into_native_order(code, dtype):
+    values = np.array([[1, 2, 3], [4, 5, 126]], dtype)
+    big_endian = values.astype(values.dtype.newbyteorder(">")).tobytes()
+    content = bytes([0, 0, code, 2]) + np.array([2, 3], ">u4").tobytes() + big_endian
+    parsed = fashion_mnist.parse_idx(content)
+    assert parsed.dtype == np.dtype(dtype) and parsed.dtype.isnative
+    np.testing.assert_array_equal(parsed, values)
+    with pytest.raises(DataError, match=f"truncated: {len(content) - 1} bytes where shape \\(2, 3\\) needs {len(content)}"):
+        fashion_mnist.parse_idx(content[:-1])
+
+
 def test_parse_idx_refuses_a_bad_magic_number_showing_its_four_bytes():
     # each of the first three bytes alone makes a bad magic number (0, 0, a known dtype code)
     for content in (b"hello, not an image", b"\x07\x00\x08\x01\x00\x00\x00\x00",
