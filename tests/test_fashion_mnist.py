@@ -86,6 +86,10 @@ def test_parse_idx_reads_a_zero_dimensional_array_and_measures_a_four_byte_one()
     with pytest.raises(DataError) as err:
         fashion_mnist.parse_idx(b"\x00\x00\x08\x00")  # a whole magic number, no value
     assert str(err.value) == "IDX data is truncated: 4 bytes where shape () needs 5; delete it and download it again"
+    with pytest.raises(DataError) as err:
+        fashion_mnist.parse_idx(b"\x00\x00\x08\x00\x2a\x2b")  # one value too many
+    assert str(err.value) == ("IDX data is longer than its header says: 6 bytes where shape () needs 5; "
+                              "delete it and download it again")
 
 
 def test_parse_idx_reads_a_header_with_no_data_and_refuses_one_cut_short():

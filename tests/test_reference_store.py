@@ -149,7 +149,7 @@ def test_nan_and_infinity_are_stored_and_read_back(tmp_path):
 
 
 @pytest.mark.parametrize("value, shown", [
-    ("abc", "abc"), (list("abcde"), "['a', 'b', 'c', 'd', 'e']"), (0.1234567, "0.123457"), (3, "3"), (np.array([[2.5]]), "2.5"),
+    ("abc", "abc"), (list("abcde"), "['a', 'b', 'c', 'd', 'e']"), (0.1234567, "0.123457"), (3, "3"), (True, "True"), (np.array([[2.5]]), "2.5"),
     ([1.5, 2.0, 3.123456789, 4.0], "[1.5    , 2.     , 3.12346, 4.     ]"),  # up to 4 values, 5 digits
     (np.arange(5.0), "float64[5] |x|=5.47723"),  # more: dtype, shape and norm
     (np.full(300, 300, np.float16), "float16[300] |x|=5196.15"),  # the norm in float64 (float16 would overflow)
