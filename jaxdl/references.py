@@ -145,14 +145,12 @@ def compare(
         )
     a64 = a.astype(np.float64)
     b64 = b.astype(np.float64)
-    both_nan = np.isnan(a64) & np.isnan(b64)
-    same_inf = np.isinf(a64) & (a64 == b64)
-    matched = both_nan | same_inf
-    with np.errstate(invalid="ignore"):  # inf - inf where both sides hold the same infinity; 0 * inf
-        diff = np.where(matched, 0.0, np.abs(a64 - b64))
-        ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(matched, 0.0, b64))))
-    ok &= bool(np.all(np.isnan(a64) == np.isnan(b64)))
-    diff = np.nan_to_num(diff, nan=np.inf)
+    matched = (np.isnan(a64) & np.isnan(b64)) | (np.isinf(a64) & (a64 == b64))
+    finite = np.isfinite(a64) & np.isfinite(b64)
+    # A NaN or an infinity is as far as can be from anything but itself, whatever the tolerance.
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf and 0 * inf, on entries that are then set aside
+        diff = np.where(finite, np.abs(a64 - b64), np.where(matched, 0.0, np.inf))
+        ok = bool(np.all(matched | (finite & (diff <= atol + rtol * np.abs(b64)))))
     tol = "exact" if rtol == 0 and atol == 0 else ", ".join(
         s for s in (f"rtol={rtol:g}" if rtol else "", f"atol={atol:g}" if atol else "") if s
     )

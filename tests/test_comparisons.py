@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -77,6 +79,19 @@ def test_difference_is_the_largest_absolute_difference():
     assert row.passed and row.difference == 0.5
     assert compare("v", [1.0], [1.0]).tolerance == "exact"
     assert compare("v", [1.0], [1.0], rtol=1e-5, atol=2e-7).tolerance == "rtol=1e-05, atol=2e-07"
+    assert compare("v", [1.0], [1.0], atol=2e-7).tolerance == "atol=2e-07"  # a zero tolerance is left out
+    assert compare("v", [1.0], [1.0], rtol=1e-5).tolerance == "rtol=1e-05"
+
+
+def test_empty_arrays_of_one_shape_agree_at_no_difference():
+    row = compare("v", np.zeros((0, 3)), np.zeros((0, 3)))
+    assert row.passed and row.difference == 0.0
+
+
+@pytest.mark.parametrize("ours, ref", [(np.nan, 1.0), (1.0, np.nan), (np.inf, 1.0), (1.0, -np.inf), (np.inf, -np.inf)])
+def test_a_nan_or_infinity_against_anything_else_is_infinitely_far(ours, ref):
+    row = compare("x", [0.5, ours], [0.5, ref], rtol=1.0)
+    assert not row.passed and row.difference == np.inf
 
 
 def test_exact_means_exact():
@@ -93,7 +108,9 @@ def test_nan_or_inf_against_a_number_fails_at_any_tolerance(ours, ref):
 
 
 def test_nan_and_inf_match_only_themselves():
-    assert compare("x", [np.nan, np.inf, -np.inf, 1.0], [np.nan, np.inf, -np.inf, 1.0]).passed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf - inf is not computed into a RuntimeWarning
+        assert compare("x", [np.nan, np.inf, -np.inf, 1.0], [np.nan, np.inf, -np.inf, 1.0], rtol=0.5).passed
     assert not compare("x", [np.inf], [-np.inf]).passed
     assert not compare("x", [np.nan, 1.0], [1.0, np.nan], atol=10).passed
 
@@ -118,10 +135,13 @@ def test_strings_compare_exactly():
     assert not compare("names", ["a", "b"], ["a"]).passed
 
 
-@pytest.mark.parametrize("kw", [dict(rtol=-1e-6), dict(atol=-1.0), dict(rtol=np.nan), dict(atol=np.inf), dict(rtol="1e-6")])
+@pytest.mark.parametrize("kw", [dict(rtol=-1e-6), dict(atol=-1.0), dict(rtol=np.nan), dict(atol=np.inf), dict(rtol="1e-6"),
+                                dict(rtol=None), dict(atol=[1e-6, 2e-6]), dict(atol=object())])
 def test_bad_tolerances_are_refused(kw):
-    with pytest.raises(ValueError, match="must be a finite number >= 0"):
+    ((name, tol),) = kw.items()
+    with pytest.raises(ValueError) as err:
         compare("x", 1.0, 1.0, **kw)
+    assert str(err.value) == f"{name} must be a finite number >= 0, got {tol!r}"
 
 
 # ---------------------------------------------------------------- within: a closed band, no margin of its own
