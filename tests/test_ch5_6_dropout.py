@@ -64,6 +64,15 @@ def test_dropout_layer_keeps_where_the_uniform_draw_exceeds_p():
     np.testing.assert_array_equal(np.asarray(dropout.dropout_layer(key, X, 0.3)) != 0, expected)
 
 
+def test_an_entry_whose_draw_equals_p_is_dropped_as_by_d2ls_rand_greater_than_p():
+    key = jax.random.key(5)
+    draws = np.asarray(jax.random.uniform(key, (4, 4)))
+    p = float(draws[1, 2])  # a float32 value, so the comparison is exact
+    mask = np.asarray(dropout.keep_mask(key, (4, 4), p))
+    assert not mask[1, 2]
+    np.testing.assert_array_equal(mask, draws > p)
+
+
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan"), "half"])
 def test_bad_rates_are_refused_with_a_message(p):
     with pytest.raises(ValueError, match="dropout probability"):
@@ -82,6 +91,17 @@ def test_mlp_apply_without_key_is_the_plain_mlp_and_with_key_drops_out():
                                rtol=1e-6)
     with pytest.raises(ValueError, match="2 hidden layers need 2 dropout rates"):
         dropout.mlp_apply(params, X, rates=(0.5,))
+
+
+def test_mlp_apply_gives_each_hidden_layer_its_own_split_of_the_key():
+    params = models.mlp_init(jax.random.key(0), 20, [16, 16, 16], 4, sigma=None)
+    X = jax.random.normal(jax.random.key(1), (8, 20))
+    key, rates = jax.random.key(2), (0.5, 0.3, 0.5)
+    H = X
+    for layer_key, layer, p in zip(jax.random.split(key, 3), params[:-1], rates):
+        H = dropout.dropout_layer(layer_key, jax.nn.relu(H @ layer["W"].T + layer["b"]), p)
+    np.testing.assert_allclose(dropout.mlp_apply(params, X, key, rates=rates), H @ params[3]["W"].T + params[3]["b"],
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_masks_are_cut_to_the_batch_and_must_be_one_per_hidden_layer():
