@@ -227,6 +227,36 @@ def test_bad_input_is_refused_before_training(case, message):
         fit_many(models.linreg_apply, losses.squared_loss, start, ds, batch_size=32, metric=None, **kw)
 
 
+@pytest.mark.parametrize("optimizer, hyperparams, message", [
+    (lambda lr: optax.sgd(lr), None, "optimizer is a factory of hyperparameters but hyperparams= is missing; pass "
+     "hyperparams (a pytree with one row per model) or an optax GradientTransformation"),
+    (optax.sgd(0.1), jnp.array([0.1, 0.2]), "with hyperparams= the optimizer must be a function hyperparams -> optax "
+     "GradientTransformation, e.g. lambda lr: optax.sgd(lr)"),
+    ("sgd", jnp.array([0.1, 0.2]), "with hyperparams= the optimizer must be a function hyperparams -> optax "
+     "GradientTransformation, e.g. lambda lr: optax.sgd(lr)"),
+])
+def test_an_optimizer_that_does_not_fit_hyperparams_is_refused_saying_what_to_pass(optimizer, hyperparams, message):
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    with pytest.raises(ValueError) as err:
+        fit_many(models.linreg_apply, losses.squared_loss, start, _linreg_data(), optimizer, hyperparams=hyperparams,
+                 keys=jax.random.key(0), epochs=1, batch_size=32, metric=None)
+    assert str(err.value) == message
+
+
+def test_keys_may_be_a_list_or_raw_uint32_keys_and_give_the_typed_keys_run():
+    ds = _linreg_data()
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    run = partial(fit_many, models.linreg_apply, losses.squared_loss, start, ds, optimizers.sgd(0.03), epochs=2,
+                  batch_size=32, metric=None)
+    typed = jax.random.split(jax.random.key(7), 2)
+    expected = [h.train_loss for h in run(keys=typed)[1]]
+    for keys in (list(typed), jax.random.key_data(typed)):
+        np.testing.assert_array_equal([h.train_loss for h in run(keys=keys)[1]], expected)
+    shared = [h.train_loss for h in run(keys=jax.random.key(7))[1]]  # one key for both models
+    np.testing.assert_array_equal([h.train_loss for h in run(keys=jax.random.key_data(jax.random.key(7)))[1]], shared)
+    assert not np.array_equal(shared, expected)
+
+
 def test_model_mesh_takes_the_first_local_devices_or_the_given_ones_and_refuses_the_rest():
     from jaxdl.many import MODEL_AXIS, model_mesh
 
