@@ -94,9 +94,9 @@ def _check_optimizer(optimizer: Optimizer, hyperparams: Any, n_models: int) -> N
     if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
         raise ValueError("with hyperparams= the optimizer must be a function hyperparams -> optax "
                          "GradientTransformation, e.g. lambda lr: optax.sgd(lr)")
-    if num_models(hyperparams, "hyperparams") != n_models:
-        raise ValueError(f"hyperparams has {num_models(hyperparams, 'hyperparams')} rows but params holds "
-                         f"{n_models} models; give one row per model")
+    rows = num_models(hyperparams, "hyperparams")
+    if rows != n_models:
+        raise ValueError(f"hyperparams has {rows} rows but params holds {n_models} models; give one row per model")
     bad = [leaf for leaf in jax.tree.leaves(hyperparams) if not np.all(np.isfinite(np.asarray(leaf)))]
     if bad:
         raise ValueError(f"hyperparams must be finite numbers, got {np.asarray(bad[0])}")
