@@ -202,8 +202,8 @@ def fit_many(
         from tqdm import tqdm
 
     n_models = num_models(params, "params")
-    if per_model_data and num_models(tuple(data), "data") != n_models:
-        raise ValueError(f"data holds {num_models(tuple(data), 'data')} datasets but params {n_models} models; "
+    if per_model_data and (datasets := num_models(tuple(data), "data")) != n_models:
+        raise ValueError(f"data holds {datasets} datasets but params {n_models} models; "
                          "give one dataset per model or per_model_data=False")
     n = data.X_train.shape[1 if per_model_data else 0]
     check_batching(n, batch_size)
