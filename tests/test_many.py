@@ -152,6 +152,15 @@ def test_place_models_splits_the_model_axis_over_the_mesh_or_copies_to_every_dev
     assert place_models(None, tree) is tree and place_models(mesh, None) is None
 
 
+def test_zero_epochs_give_back_the_start_and_empty_histories_silently(capfd):
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    params, histories = fit_many(models.linreg_apply, losses.squared_loss, start, _linreg_data(),
+                                 optimizers.sgd(0.03), keys=jax.random.key(0), epochs=0, batch_size=32, metric=None)
+    jax.tree.map(np.testing.assert_array_equal, params, start)
+    assert [len(h.train_loss) for h in histories] == [0, 0]
+    assert capfd.readouterr().err == ""  # no progress bar unless asked for
+
+
 def test_stack_and_unstack_are_inverse():
     trees = [{"W": jnp.full((2, 3), i), "b": jnp.arange(2.0) + i} for i in range(3)]
     stacked = stack(trees)
@@ -175,20 +184,30 @@ def test_a_diverging_model_is_named():
                  hyperparams=jnp.array([0.01, 1e6]), keys=jax.random.key(0), epochs=2, batch_size=32, metric=None)
 
 
+_NO_SUCH_DEVICES = ("devices={asked} but this process has {count} device(s); on a CPU, ask JAX for one per core before its "
+                    "first use: jax.config.update('jax_num_cpu_devices', os.cpu_count())")
+
+
 @pytest.mark.parametrize("case, message", [
-    ("ragged params", "same leading"),
-    ("keys of another count", "one per model"),
-    ("factory without hyperparams", "hyperparams= is missing"),
-    ("hyperparams for a fixed optimizer", "must be a function"),
-    ("non-finite hyperparams", "finite"),
-    ("no keys", "pass keys= and epochs="),
-    ("keys and orders", "orders= alone"),
-    ("orders not a permutation", "not a permutation"),
-    ("negative epochs", "non-negative integer"),
-    ("datasets of another count", "one dataset per model"),
-    ("more devices than there are", "jax_num_cpu_devices"),
-    ("zero devices", "has 1 device"),
-    ("devices not devices", "number of local devices or a list"),
+    ("ragged params", "params must be a pytree whose leaves all have the same leading (model) axis; got leading sizes "
+                      "[2, 3]; build it with jaxdl.many.stack or jax.vmap(init)(keys)"),
+    ("keys of another count", "keys must be one key or one per model (2), got a batch of shape (3,)"),
+    ("factory without hyperparams", "optimizer is a factory of hyperparameters but hyperparams= is missing; pass "
+                                    "hyperparams (a pytree with one row per model) or an optax GradientTransformation"),
+    ("hyperparams for a fixed optimizer", "with hyperparams= the optimizer must be a function hyperparams -> optax "
+                                          "GradientTransformation, e.g. lambda lr: optax.sgd(lr)"),
+    ("non-finite hyperparams", "hyperparams must be finite numbers, got [0.1 nan]"),
+    ("no keys", "pass keys= and epochs= (or orders=, one order of the examples per epoch)"),
+    ("keys and orders", "pass orders= alone (one order per epoch, shared by all models), or keys= and epochs="),
+    ("orders not a permutation", "orders[0] is not a permutation of the 1000 training examples"),
+    ("negative epochs", "epochs must be a non-negative integer, got -1"),
+    ("datasets of another count", "data holds 3 datasets but params 2 models; give one dataset per model or "
+                                  "per_model_data=False"),
+    ("ragged datasets", "data must be a pytree whose leaves all have the same leading (model) axis; got leading sizes "
+                        "[2, 3]; build it with jaxdl.many.stack or jax.vmap(init)(keys)"),
+    ("more devices than there are", _NO_SUCH_DEVICES),
+    ("zero devices", _NO_SUCH_DEVICES),
+    ("devices not devices", "devices must be a number of local devices or a list of jax devices, got 'cpu'"),
 ])
 def test_bad_input_is_refused_before_training(case, message):
     ds = _linreg_data()
@@ -214,14 +233,18 @@ def test_bad_input_is_refused_before_training(case, message):
         kw["epochs"] = -1
     elif case == "datasets of another count":
         ds, kw["per_model_data"] = stack([ds] * 3), True
+    elif case == "ragged datasets":
+        three, two = stack([ds] * 3), stack([ds] * 2)
+        ds, kw["per_model_data"] = Dataset(three.X_train, two.y_train, two.X_val, two.y_val), True
     elif case == "more devices than there are":
         kw["devices"] = jax.local_device_count() + 1
     elif case == "zero devices":
         kw["devices"] = 0
     elif case == "devices not devices":
         kw["devices"] = "cpu"
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as err:
         fit_many(models.linreg_apply, losses.squared_loss, start, ds, batch_size=32, metric=None, **kw)
+    assert str(err.value) == message.format(asked=kw.get("devices"), count=jax.local_device_count())
 
 
 @pytest.mark.parametrize("optimizer, hyperparams, message", [
