@@ -84,6 +84,17 @@ def test_orders_replay_the_same_batches_for_every_model():
         _assert_same_run(unstack(params)[i], histories[i], *alone)
 
 
+def test_orders_with_their_own_count_of_epochs_are_accepted_and_one_device_changes_nothing():
+    ds = _linreg_data()
+    orders = [np.random.default_rng(e).permutation(1000) for e in range(2)]
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    run = partial(fit_many, models.linreg_apply, losses.squared_loss, start, ds, optimizers.sgd(0.01), orders=orders,
+                  batch_size=100, metric=None)
+    _, expected = run()
+    for kw in ({"epochs": 2}, {"devices": 1}):
+        np.testing.assert_array_equal([h.train_loss for h in run(**kw)[1]], [h.train_loss for h in expected])
+
+
 def test_one_dataset_per_model():
     datasets = [data.synthetic_regression(jax.random.key(10 + i)) for i in range(3)]
     start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(3)])
