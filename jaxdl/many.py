@@ -138,6 +138,19 @@ def _model_step_keys(step_rng: Any, n_models: int) -> Callable[[int, int], jax.A
     return lambda epoch, num_batches: jax.vmap(lambda key: step_keys(key)(epoch, num_batches))(keys)
 
 
+def _check_each_dataset(apply: Apply, loss: Loss, params: Any, data: Dataset, n_datasets: int | None,
+                        preprocess: Callable) -> None:
+    """fit's checks of data, model and loss on the shared dataset, or on each model's, naming the one refused."""
+    if n_datasets is None:
+        check_inputs(apply, params, data, loss, preprocess)
+        return
+    for i in range(n_datasets):
+        try:
+            check_inputs(apply, params, Dataset(*(a[i] for a in data)), loss, preprocess)
+        except ValueError as err:
+            raise ValueError(f"model {i}'s dataset: {err}") from None
+
+
 def make_many_epoch(apply: Apply, loss: Loss, optimizer: Optimizer, preprocess: Callable = default_preprocess,
                     reduction: Literal["mean", "sum"] = "mean", shared_plan: bool = False,
                     per_model_data: bool = False) -> Callable:
@@ -223,7 +236,7 @@ def fit_many(
     shared_plan = per_model is None
     mesh = None if devices is None else model_mesh(devices, n_models)
     first = jax.tree.map(lambda leaf: leaf[0], params)
-    check_inputs(apply, first, Dataset(*(a[0] for a in data)) if per_model_data else data)
+    _check_each_dataset(apply, loss, first, data, n_models if per_model_data else None, preprocess)
     num_batches = -(-n // batch_size)
     rngs_of = None if step_rng is None else _model_step_keys(step_rng, n_models)
     if rngs_of is not None:

@@ -172,6 +172,43 @@ def test_zero_epochs_give_back_the_start_and_empty_histories_silently(capfd):
     assert capfd.readouterr().err == ""  # no progress bar unless asked for
 
 
+def test_labels_the_loss_cannot_take_are_refused_as_fit_refuses_them():
+    ds = _classification_data()
+    ds = ds._replace(y_val=ds.y_val.at[7].set(4))  # 4 classes: labels 0..3
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
+    common = dict(data=ds, optimizer=optax.sgd(0.1), epochs=1, batch_size=64)
+    with pytest.raises(ValueError) as alone:
+        training.fit(models.mlp_apply, losses.softmax_cross_entropy, init(jax.random.key(0)), **common,
+                     key=jax.random.key(1), progress=False)
+    with pytest.raises(ValueError) as many:
+        fit_many(models.mlp_apply, losses.softmax_cross_entropy, jax.vmap(init)(jax.random.split(jax.random.key(0), 2)),
+                 **common, keys=jax.random.key(1))
+    assert str(many.value) == str(alone.value) and str(alone.value).startswith("y_val has label 4")
+
+
+def test_each_models_dataset_is_checked_and_named_when_refused():
+    datasets = [data.synthetic_regression(jax.random.key(10 + i)) for i in range(3)]
+    datasets[2] = datasets[2]._replace(X_train=datasets[2].X_train.at[5, 1].set(jnp.nan))
+    with pytest.raises(ValueError) as many:
+        fit_many(models.linreg_apply, losses.squared_loss, stack([models.linreg_init(jax.random.key(0), 2)] * 3),
+                 stack(datasets), optimizers.sgd(0.03), keys=jax.random.key(0), epochs=1, batch_size=32,
+                 per_model_data=True)
+    with pytest.raises(ValueError) as alone:
+        training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), datasets[2])
+    assert str(many.value) == f"model 2's dataset: {alone.value}"
+
+
+def test_a_preprocess_is_used_in_the_checks_as_in_training():
+    ds = _linreg_data()
+    wide = ds._replace(X_train=jnp.tile(ds.X_train, 2), X_val=jnp.tile(ds.X_val, 2))  # (n, 4): 2 features twice
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    run = partial(fit_many, models.linreg_apply, losses.squared_loss, start, optimizer=optimizers.sgd(0.03),
+                  keys=jax.random.key(0), epochs=1, batch_size=32, metric=None)
+    _, expected = run(data=ds)
+    _, histories = run(data=wide, preprocess=lambda X: X[:, :2])
+    np.testing.assert_array_equal([h.train_loss for h in histories], [h.train_loss for h in expected])
+
+
 def test_stack_and_unstack_are_inverse():
     trees = [{"W": jnp.full((2, 3), i), "b": jnp.arange(2.0) + i} for i in range(3)]
     stacked = stack(trees)
