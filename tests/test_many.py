@@ -433,6 +433,36 @@ def test_dropout_keys_give_each_model_fits_run_with_its_step_rng():
     assert not np.allclose(without[0].train_loss, histories[0].train_loss, rtol=1e-3)  # dropout was on
 
 
+def test_an_apply_that_needs_its_step_key_trains_one_dataset_per_model():
+    def noisy(params, X, rng=None):  # evaluation without a key
+        logits = models.mlp_apply(params, X)
+        return logits if rng is None else logits + 0.01 * jax.random.normal(rng, logits.shape)
+
+    ds = _classification_data()
+    datasets = [ds, Dataset(ds.X_train[::-1], ds.y_train[::-1], ds.X_val, ds.y_val)]
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
+    init_keys, drop_keys = jax.random.split(jax.random.key(0), 2), jax.random.split(jax.random.key(1), 2)
+    _, histories = fit_many(noisy, losses.softmax_cross_entropy, jax.vmap(init)(init_keys), stack(datasets),
+                            optax.sgd(0.1), keys=jax.random.key(2), epochs=1, batch_size=64, step_rng=drop_keys,
+                            per_model_data=True)
+    assert all(np.isfinite(h.train_loss).all() for h in histories)
+
+
+def test_the_training_apply_is_checked_with_a_real_key_on_one_models_minibatch():
+    from jaxdl import dropout
+
+    ds = _classification_data()
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
+    # takes masks, not a key, as its third argument: with None (evaluation) it would pass the check
+    apply = partial(dropout.mlp_apply_masks, rates=(0.5,))
+    with pytest.raises(ValueError) as err:
+        fit_many(apply, losses.softmax_cross_entropy, jax.vmap(init)(jax.random.split(jax.random.key(0), 2)),
+                 stack([ds, ds]), optax.sgd(0.1), keys=jax.random.key(2), epochs=1, batch_size=64,
+                 step_rng=jax.random.split(jax.random.key(1), 2), per_model_data=True)
+    assert str(err.value).startswith("with step_rng, fit calls apply(params, X, rng) in training; this apply fails "
+                                     "on a minibatch (")
+
+
 def test_dropout_keys_may_be_a_list_and_are_refused_saying_what_came():
     from jaxdl.many import _model_step_keys
     from jaxdl.training import step_keys
