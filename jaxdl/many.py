@@ -251,7 +251,9 @@ def fit_many(
     start = time.perf_counter()
     opt_state = (jax.vmap(optimizer.init)(params) if hyperparams is None
                  else jax.vmap(lambda p, h: optimizer(h).init(p))(params, hyperparams))
-    params = jax.tree.map(jnp.array, params)  # a copy: the epochs donate (reuse) their parameter buffers
+    # copies: the epochs donate (reuse) these buffers, and a state may hold the caller's own arrays (hyperparameters
+    # through optax.inject_hyperparams), which donation would delete
+    params, opt_state = jax.tree.map(jnp.array, (params, opt_state))
     params, opt_state, hyperparams = place_models(mesh, (params, opt_state, hyperparams))
     data = place_models(mesh, data, per_model=per_model_data)
     data_axis = 0 if per_model_data else None

@@ -71,6 +71,23 @@ def test_learning_rates_as_hyperparameters_of_an_optimizer_factory():
         _assert_same_run(p, h, *alone)
 
 
+def test_a_stateful_optimizer_factory_gives_each_model_its_own_state_and_hyperparameters():
+    ds = _linreg_data()
+    lrs = jnp.array([0.003, 0.01])
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    factory = optax.inject_hyperparams(optax.sgd)  # its state holds the learning rate beside momentum's trace
+    params, histories = fit_many(models.linreg_apply, losses.squared_loss, start, ds,
+                                 lambda lr: factory(learning_rate=lr, momentum=0.9), hyperparams=lrs,
+                                 keys=jax.random.key(6), epochs=1, batch_size=32, metric=None)
+    # the caller's arrays survive the donated epochs, though the optimizer state held lrs itself
+    assert not lrs.is_deleted() and not any(leaf.is_deleted() for leaf in jax.tree.leaves(start))
+    for i in range(2):
+        alone = training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(i), 2), ds,
+                             factory(learning_rate=float(lrs[i]), momentum=0.9), key=jax.random.key(6), epochs=1,
+                             batch_size=32, metric=None, progress=False)
+        _assert_same_run(unstack(params)[i], histories[i], *alone)
+
+
 def test_orders_replay_the_same_batches_for_every_model():
     ds = _linreg_data()
     orders = [np.random.default_rng(e).permutation(1000) for e in range(2)]
