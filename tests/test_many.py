@@ -15,6 +15,7 @@ from jaxdl import data, losses, models, optimizers, training
 from jaxdl.data import Dataset, batch_plan
 from jaxdl.many import MODEL_AXIS, fit_many, make_many_epoch, model_mesh, place_models, stack, unstack
 from fresh_python import fresh_python
+from test_training import assert_cleared_progress_bar
 
 # vmap turns each model's matrix products and loss sums into batched ones, which XLA may add up in another
 # order: one step's loss then differs from fit's by an ulp or two (measured: <= 2.4e-7 relative, parameters
@@ -185,13 +186,17 @@ def test_place_models_splits_the_model_axis_over_the_mesh_or_copies_to_every_dev
     assert place_models(None, tree) is tree and place_models(mesh, None) is None
 
 
-def test_zero_epochs_give_back_the_start_and_empty_histories_silently(capfd):
+def test_zero_epochs_give_back_the_start_and_no_time_and_the_progress_bar_shows_only_when_asked(capfd):
     start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
     params, histories = fit_many(models.linreg_apply, losses.squared_loss, start, _linreg_data(),
                                  optimizers.sgd(0.03), keys=jax.random.key(0), epochs=0, batch_size=32, metric=None)
     jax.tree.map(np.testing.assert_array_equal, params, start)
     assert [len(h.train_loss) for h in histories] == [0, 0]
     assert capfd.readouterr().err == ""  # no progress bar unless asked for
+    assert [h.train_seconds for h in histories] == [0.0, 0.0]
+    fit_many(models.linreg_apply, losses.squared_loss, start, _linreg_data(), optimizers.sgd(0.03),
+             keys=jax.random.key(0), epochs=2, batch_size=32, metric=None, progress=True)
+    assert_cleared_progress_bar(capfd.readouterr().err)
 
 
 def test_labels_the_loss_cannot_take_are_refused_as_fit_refuses_them():

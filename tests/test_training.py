@@ -246,3 +246,18 @@ def test_orders_must_be_permutations_and_key_or_orders_is_needed():
         training.fit(**kw, orders=[np.arange(1000)], epochs=3)
     with pytest.raises(ValueError, match="pass key= and epochs="):
         training.fit(**kw, epochs=1)
+
+
+def assert_cleared_progress_bar(err: str) -> None:
+    """tqdm's output on stderr: an "epoch" bar that leaves no line behind (leave=False)."""
+    assert err.startswith("\repoch:   0%|"), err
+    assert err.endswith("\r") and err.split("\r")[-2].strip() == "", err  # overwritten with blanks at the end
+
+
+def test_the_progress_bar_counts_epochs_and_clears_itself(capfd):
+    _fit_linreg(epochs=2)
+    assert capfd.readouterr().err == ""  # progress=False
+    ds, params = data.synthetic_regression(jax.random.key(0)), models.linreg_init(jax.random.key(1), 2)
+    training.fit(**LINREG, params=params, data=ds, optimizer=optimizers.sgd(0.03), key=jax.random.key(2), epochs=2,
+                 batch_size=32, metric=None)  # progress by default
+    assert_cleared_progress_bar(capfd.readouterr().err)
