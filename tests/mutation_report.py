@@ -64,7 +64,11 @@ def main() -> int:
             totals += counts
         for name, code in codes.items():
             if status(code) in ("survived", "no tests", "suspicious"):
-                (explained_survivors if name in reasons else unexplained).append(f"{name} ({status(code)})")
+                if name in reasons and not reasons[name].startswith("killed by"):
+                    explained_survivors.append(name)
+                else:  # a line saying a test kills it explains nothing once the mutant has been run again
+                    note = ", listed as killed" if name in reasons else ""
+                    unexplained.append(f"{name} ({status(code)}{note})")
             elif status(code) == "killed" and name in reasons:
                 stale.append(name)
     tried = totals["killed"] + totals["survived"] + totals["no tests"] + totals["suspicious"]
