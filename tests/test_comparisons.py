@@ -110,7 +110,10 @@ def test_nan_or_inf_against_a_number_fails_at_any_tolerance(ours, ref):
 def test_nan_and_inf_match_only_themselves():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # inf - inf is not computed into a RuntimeWarning
-        assert compare("x", [np.nan, np.inf, -np.inf, 1.0], [np.nan, np.inf, -np.inf, 1.0], rtol=0.5).passed
+        row = compare("x", [np.nan, np.inf, -np.inf, 1.0], [np.nan, np.inf, -np.inf, 1.0], rtol=0.5)
+        assert row.passed and row.difference == 0.0  # matched: no distance
+        # a difference too large for a float64 is infinite, without an overflow warning
+        assert compare("x", [1e308], [-1e308], rtol=1.0).difference == np.inf
     assert not compare("x", [np.inf], [-np.inf]).passed
     assert not compare("x", [np.nan, 1.0], [1.0, np.nan], atol=10).passed
 
