@@ -32,6 +32,12 @@ def test_p0_keeps_everything_unchanged(layer):
     np.testing.assert_array_equal(layer(jax.random.key(0), X, 0.0), X)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+@pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS)
+def test_dropout_keeps_the_activations_dtype(layer, dtype):
+    assert layer(jax.random.key(0), jnp.ones((8, 8), dtype), 0.5).dtype == dtype
+
+
 @pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS)
 def test_p1_drops_everything(layer):
     X = jax.random.normal(jax.random.key(1), (64, 32))
