@@ -223,6 +223,15 @@ def test_each_models_dataset_is_checked_and_named_when_refused():
     with pytest.raises(ValueError) as alone:
         training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), datasets[2])
     assert str(many.value) == f"model 2's dataset: {alone.value}"
+    # and with the loss: labels one model's dataset holds that its classifier cannot take
+    ds = _classification_data()
+    bad = ds._replace(y_train=ds.y_train.at[3].set(9))
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
+    with pytest.raises(ValueError) as err:
+        fit_many(models.mlp_apply, losses.softmax_cross_entropy, jax.vmap(init)(jax.random.split(jax.random.key(0), 2)),
+                 stack([ds, bad]), optax.sgd(0.1), keys=jax.random.key(1), epochs=1, batch_size=64,
+                 per_model_data=True)
+    assert str(err.value).startswith("model 1's dataset: y_train has label 9, outside the range [0, 4)")
 
 
 def test_a_preprocess_is_used_in_the_checks_as_in_training():
@@ -232,9 +241,11 @@ def test_a_preprocess_is_used_in_the_checks_as_in_training():
     run = partial(fit_many, models.linreg_apply, losses.squared_loss, start, optimizer=optimizers.sgd(0.03),
                   keys=jax.random.key(0), epochs=1, batch_size=32, metric=None)
     _, expected = run(data=ds)
-    _, histories = run(data=wide, preprocess=lambda X: X[:, :2])
-    for field in ("train_loss", "val_loss"):  # in training and in evaluation
-        np.testing.assert_array_equal([getattr(h, field) for h in histories], [getattr(h, field) for h in expected])
+    for kw in ({"data": wide}, {"data": stack([wide, wide]), "per_model_data": True}):
+        _, histories = run(**kw, preprocess=lambda X: X[:, :2])
+        for field in ("train_loss", "val_loss"):  # in training and in evaluation
+            np.testing.assert_allclose([getattr(h, field) for h in histories], [getattr(h, field) for h in expected],
+                                       rtol=LOSS_RTOL)
 
 
 def test_stack_and_unstack_are_inverse():
