@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from jaxdl import data, losses, models, optimizers, training
+from jaxdl.dropout import mlp_apply as dropout_apply
 from jaxdl.data import Dataset, batch_plan
 from jaxdl.many import MODEL_AXIS, fit_many, make_many_epoch, model_mesh, place_models, stack, unstack
 from fresh_python import fresh_python
@@ -246,6 +247,42 @@ def test_a_preprocess_is_used_in_the_checks_as_in_training():
         for field in ("train_loss", "val_loss"):  # in training and in evaluation
             np.testing.assert_allclose([getattr(h, field) for h in histories], [getattr(h, field) for h in expected],
                                        rtol=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("plan", ["shared", "per model"])
+def test_with_devices_everything_the_compiled_epoch_takes_is_placed_on_the_model_mesh(monkeypatch, plan):
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    import jaxdl.many
+
+    lowered = []
+    real = jaxdl.many.make_many_epoch
+
+    class Recorder:  # stands in for the jitted epoch: records what it is lowered for, then lowers it
+        def __init__(self, jitted):
+            self.jitted = jitted
+
+        def lower(self, *args):
+            lowered.append(args)
+            return self.jitted.lower(*args)
+
+    monkeypatch.setattr(jaxdl.many, "make_many_epoch", lambda *a, **kw: Recorder(real(*a, **kw)))
+    ds = _classification_data()
+    init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
+    order = {"shared": dict(orders=[np.random.default_rng(0).permutation(600)]),
+             "per model": dict(keys=jax.random.split(jax.random.key(0), 2), epochs=1)}[plan]
+    fit_many(partial(dropout_apply, rates=(0.5,)), losses.softmax_cross_entropy,
+             jax.vmap(init)(jax.random.split(jax.random.key(0), 2)), ds, lambda lr: optax.sgd(lr),
+             hyperparams=jnp.array([0.1, 0.2]), batch_size=64, devices=1, step_rng=jax.random.split(jax.random.key(1), 2),
+             **order)
+    ((p, state, X, y, idx, mask, hyperparams, rngs),) = lowered
+    mesh = jax.tree.leaves(p)[0].sharding.mesh
+    assert mesh.axis_names == (MODEL_AXIS,) and mesh.devices.size == 1
+    per_model, copied = NamedSharding(mesh, PartitionSpec(MODEL_AXIS)), NamedSharding(mesh, PartitionSpec())
+    for leaf in jax.tree.leaves((p, state, hyperparams, rngs)):
+        assert leaf.sharding == per_model
+    assert X.sharding == y.sharding == copied  # one dataset for all
+    assert idx.sharding == mask.sharding == (copied if plan == "shared" else per_model)
 
 
 def test_stack_and_unstack_are_inverse():
