@@ -38,6 +38,8 @@ def _classification_data(n: int = 600) -> Dataset:
 
 
 def _assert_same_run(many_params, many_history, params, history):
+    for field in ("train_loss", "val_loss", "val_metric"):
+        assert getattr(many_history, field).dtype == getattr(history, field).dtype, field
     np.testing.assert_allclose(many_history.train_loss, history.train_loss, rtol=LOSS_RTOL)
     np.testing.assert_allclose(many_history.val_loss, history.val_loss, rtol=LOSS_RTOL)
     np.testing.assert_array_equal(many_history.val_metric, history.val_metric)
@@ -193,6 +195,7 @@ def test_zero_epochs_give_back_the_start_and_no_time_and_the_progress_bar_shows_
                                  optimizers.sgd(0.03), keys=jax.random.key(0), epochs=0, batch_size=32, metric=None)
     jax.tree.map(np.testing.assert_array_equal, params, start)
     assert [len(h.train_loss) for h in histories] == [0, 0]
+    assert all(h.train_loss.dtype == np.float32 and h.val_loss.dtype == np.float64 for h in histories)  # as fit's
     assert capfd.readouterr().err == ""  # no progress bar unless asked for
     assert [h.train_seconds for h in histories] == [0.0, 0.0]
     fit_many(models.linreg_apply, losses.squared_loss, start, _linreg_data(), optimizers.sgd(0.03),
@@ -285,6 +288,18 @@ def test_with_devices_everything_the_compiled_epoch_takes_is_placed_on_the_model
     assert idx.sharding == mask.sharding == (copied if plan == "shared" else per_model)
 
 
+def test_num_models_refuses_leaves_without_a_common_leading_axis():
+    from jaxdl.many import num_models
+
+    assert num_models({"W": jnp.ones((3, 2)), "b": jnp.ones(3)}, "x") == 3
+    for tree, sizes in (({"W": jnp.ones((2, 2)), "b": jnp.float32(1)}, "[2, None]"), ({"b": jnp.float32(1)}, "[None]"),
+                        ({}, "[]")):
+        with pytest.raises(ValueError) as err:
+            num_models(tree, "the tree")
+        assert str(err.value) == (f"the tree must be a pytree whose leaves all have the same leading (model) axis; got "
+                                  f"leading sizes {sizes}; build it with jaxdl.many.stack or jax.vmap(init)(keys)")
+
+
 def test_stack_and_unstack_are_inverse():
     trees = [{"W": jnp.full((2, 3), i), "b": jnp.arange(2.0) + i} for i in range(3)]
     stacked = stack(trees)
@@ -300,12 +315,30 @@ def test_stack_and_unstack_are_inverse():
                               "axis; got leading sizes [2, 3]; build it with jaxdl.many.stack or jax.vmap(init)(keys)")
 
 
-def test_a_diverging_model_is_named():
+def test_the_first_diverging_model_and_step_are_named():
+    # one huge (finite) example in step 7's batch: model 1 (weights 1) squares it past float32, model 0 (weights 0)
+    # never sees it; a learning rate of 0 keeps both models as they are
     ds = _linreg_data()
-    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
-    with pytest.raises(training.TrainingDiverged, match="model 1"):
+    ds = ds._replace(X_train=ds.X_train.at[42].set(jnp.array([1e30, 0.0])))
+    order = np.insert(np.delete(np.arange(1000), 42), 642, 42)  # example 42 in the seventh batch of 100
+    start = stack([jax.tree.map(lambda leaf: jnp.full_like(leaf, w), models.linreg_init(jax.random.key(0), 2))
+                   for w in (0.0, 1.0)])
+    with pytest.raises(training.TrainingDiverged) as err:
         fit_many(models.linreg_apply, losses.squared_loss, start, ds, lambda lr: optax.sgd(lr),
-                 hyperparams=jnp.array([0.01, 1e6]), keys=jax.random.key(0), epochs=2, batch_size=32, metric=None)
+                 hyperparams=jnp.zeros(2), orders=[order], batch_size=100, metric=None)
+    assert str(err.value) == ("the training loss of model 1 became inf at epoch 1, step 7 of 10; lower its learning "
+                              "rate or check the data for NaN/inf values")
+
+
+def test_the_times_are_measured_over_every_epoch(monkeypatch):
+    import jaxdl.many
+
+    clock = iter(range(1000))  # every reading one second later
+    monkeypatch.setattr(jaxdl.many.time, "perf_counter", lambda: float(next(clock)))
+    start = stack([models.linreg_init(jax.random.key(i), 2) for i in range(2)])
+    _, histories = fit_many(models.linreg_apply, losses.squared_loss, start, _linreg_data(), optimizers.sgd(0.03),
+                            keys=jax.random.key(0), epochs=3, batch_size=32, metric=None)
+    assert [(h.compile_seconds, h.train_seconds) for h in histories] == [(1.0, 3.0)] * 2  # one reading each
 
 
 _NO_SUCH_DEVICES = ("devices={asked} but this process has {count} device(s); on a CPU, ask JAX for one per core before its "
