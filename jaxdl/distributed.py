@@ -216,6 +216,18 @@ def _forward(stream: Any, prefix: str, out: Any) -> None:
     stream.close()
 
 
+def check_launch(command: Sequence[str], processes: Any, devices_per_process: Any, timeout: Any) -> None:
+    """Refuses, with a ValueError that says what to pass, a launch that could not run."""
+    if not isinstance(processes, (int, np.integer)) or processes < 1:
+        raise ValueError(f"processes must be a positive integer, got {processes!r}")
+    if not isinstance(devices_per_process, (int, np.integer)) or devices_per_process < 1:
+        raise ValueError(f"devices_per_process must be a positive integer, got {devices_per_process!r}")
+    if not command:
+        raise ValueError("give the command to run in every process")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+
+
 def launch(command: Sequence[str], processes: int, *, devices_per_process: int = 1, timeout: float = 600,
            port: int | None = None, env: dict[str, str] | None = None, out: Any = None) -> None:
     """Runs `processes` copies of `command` on this machine as one distributed job and waits for them.
@@ -225,14 +237,7 @@ def launch(command: Sequence[str], processes: int, *, devices_per_process: int =
     "[pN]" prefix. If one process fails, the others are stopped; after `timeout` seconds all are. No process
     outlives this call. Raises DistributedError saying which process failed or that time ran out.
     """
-    if not isinstance(processes, (int, np.integer)) or processes < 1:
-        raise ValueError(f"processes must be a positive integer, got {processes!r}")
-    if not isinstance(devices_per_process, (int, np.integer)) or devices_per_process < 1:
-        raise ValueError(f"devices_per_process must be a positive integer, got {devices_per_process!r}")
-    if not command:
-        raise ValueError("give the command to run in every process")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    check_launch(command, processes, devices_per_process, timeout)
     out = out or sys.stdout
     address = f"127.0.0.1:{port or free_port()}"
     procs: list[subprocess.Popen] = []
