@@ -456,3 +456,50 @@ def test_stop_falls_back_to_sigkill_after_the_grace(tmp_path):
     distributed._stop(proc, grace=0.5)
     assert proc.returncode == -9 and time.monotonic() - start < 5
     proc.stdout.close()
+
+
+@pytest.mark.parametrize("command, processes, devices, timeout, message", [
+    (["x"], 0, 1, 1, "processes must be a positive integer, got 0"),
+    (["x"], 1.0, 1, 1, "processes must be a positive integer, got 1.0"),
+    (["x"], 1, 0, 1, "devices_per_process must be a positive integer, got 0"),
+    (["x"], 1, "2", 1, "devices_per_process must be a positive integer, got '2'"),
+    ([], 1, 1, 1, "give the command to run in every process"),
+    (["x"], 1, 1, 0, "timeout must be positive, got 0"),
+])
+def test_a_launch_that_could_not_run_is_refused_saying_what_to_pass(command, processes, devices, timeout, message):
+    with pytest.raises(ValueError) as err:
+        distributed.check_launch(command, processes, devices, timeout)
+    assert str(err.value) == message
+
+
+def test_the_smallest_launch_is_accepted():
+    distributed.check_launch(["x"], 1, 1, 0.5)  # one process, one device, half a second
+    distributed.check_launch(("x",), np.int64(2), np.int32(1), 1e-3)
+
+
+def test_launch_hands_each_process_its_part_of_the_job_and_prefixes_its_output(monkeypatch):
+    import threading
+
+    daemons = []
+
+    class RecordedThread(threading.Thread):
+        def start(self):
+            daemons.append(self.daemon)
+            super().start()
+
+    monkeypatch.setattr(distributed.threading, "Thread", RecordedThread)
+    keys = (distributed.ENV_COORDINATOR, distributed.ENV_NUM_PROCESSES, distributed.ENV_PROCESS_ID, "JAX_PLATFORMS",
+            "JAX_NUM_CPU_DEVICES", "EXTRA")
+    code = f"import os, sys; print(','.join(os.environ[k] for k in {keys!r})); print('to stderr', file=sys.stderr)"
+    for platforms, expected in ((None, "cpu"), ("cuda", "cuda")):  # cpu unless the user chose
+        if platforms is None:
+            monkeypatch.delenv("JAX_PLATFORMS", raising=False)
+        else:
+            monkeypatch.setenv("JAX_PLATFORMS", platforms)
+        out = io.StringIO()
+        distributed.launch([sys.executable, "-c", code], 2, devices_per_process=3, port=12345, env={"EXTRA": "x"},
+                           out=out)
+        assert sorted(out.getvalue().splitlines()) == [
+            f"[p0] 127.0.0.1:12345,2,0,{expected},3,x", "[p0] to stderr",
+            f"[p1] 127.0.0.1:12345,2,1,{expected},3,x", "[p1] to stderr"]
+    assert daemons == [True] * 4  # an output reader never keeps Python alive
