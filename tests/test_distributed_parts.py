@@ -491,15 +491,21 @@ def test_launch_hands_each_process_its_part_of_the_job_and_prefixes_its_output(m
     keys = (distributed.ENV_COORDINATOR, distributed.ENV_NUM_PROCESSES, distributed.ENV_PROCESS_ID, "JAX_PLATFORMS",
             "JAX_NUM_CPU_DEVICES", "EXTRA")
     code = f"import os, sys; print(','.join(os.environ[k] for k in {keys!r})); print('to stderr', file=sys.stderr)"
-    for platforms, expected in ((None, "cpu"), ("cuda", "cuda")):  # cpu unless the user chose
+    for platforms, expected, devices in ((None, "cpu", 1), ("cuda", "cuda", 3)):  # cpu unless the user chose
         if platforms is None:
             monkeypatch.delenv("JAX_PLATFORMS", raising=False)
         else:
             monkeypatch.setenv("JAX_PLATFORMS", platforms)
         out = io.StringIO()
-        distributed.launch([sys.executable, "-c", code], 2, devices_per_process=3, port=12345, env={"EXTRA": "x"},
-                           out=out)
+        more = {} if devices == 1 else {"devices_per_process": devices}  # one device each by default
+        distributed.launch([sys.executable, "-c", code], 2, port=12345, env={"EXTRA": "x"}, out=out, **more)
         assert sorted(out.getvalue().splitlines()) == [
-            f"[p0] 127.0.0.1:12345,2,0,{expected},3,x", "[p0] to stderr",
-            f"[p1] 127.0.0.1:12345,2,1,{expected},3,x", "[p1] to stderr"]
+            f"[p0] 127.0.0.1:12345,2,0,{expected},{devices},x", "[p0] to stderr",
+            f"[p1] 127.0.0.1:12345,2,1,{expected},{devices},x", "[p1] to stderr"]
     assert daemons == [True] * 4  # an output reader never keeps Python alive
+
+
+def test_launch_stops_processes_still_running_at_the_deadline_and_names_them():
+    with pytest.raises(distributed.DistributedError) as err:
+        distributed.launch([sys.executable, "-c", "import time; time.sleep(60)"], 2, timeout=1, out=io.StringIO())
+    assert str(err.value) == "process(es) [0, 1] still running after 1 s; stopped them all"
