@@ -271,6 +271,23 @@ def test_book_training_lands_within_the_band_of_torch_seeds(fashion, ref, kind, 
     assert result.passed, [c for c in result.comparisons if not c.passed]
 
 
+def test_fit_asks_step_rng_only_for_the_epochs_it_trains(tiny):
+    """A step_rng function may hold values for exactly the epochs trained (5.6's replays feed PyTorch's masks)."""
+    asked = []
+
+    def masks(epoch, num_batches):
+        asked.append(epoch)
+        return jax.random.split(jax.random.fold_in(jax.random.key(5), epoch), num_batches)
+
+    data, params = tiny
+    for epochs in (1, 2):
+        asked.clear()
+        training.fit(partial(dropout.mlp_apply, rates=(0.5,)), losses.softmax_cross_entropy, params, data,
+                     optimizers.sgd(0.1), key=jax.random.key(0), epochs=epochs, batch_size=8, step_rng=masks,
+                     progress=False)
+        assert set(asked) == set(range(epochs))
+
+
 def test_fit_refuses_step_rngs_without_one_row_per_minibatch(tiny):
     with pytest.raises(ValueError, match="one row per minibatch"):
         _fit(tiny, lambda epoch, num_batches: jnp.zeros((num_batches + 1, 3)))

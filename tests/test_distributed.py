@@ -172,10 +172,12 @@ def test_a_mesh_that_is_neither_mesh_nor_count_is_refused(mesh):
 
 def test_dropout_keys_with_a_mesh_are_refused_before_compiling():
     data = Dataset(*small_data())
-    with pytest.raises(ValueError, match="step_rng .* with mesh= is not supported"):
+    with pytest.raises(ValueError) as err:
         training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)),
                      data, optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=1,
                      step_rng=jax.random.key(2), progress=False)
+    assert str(err.value) == ("step_rng (dropout) with mesh= is not supported yet: the per-step masks would have to "
+                              "be sharded with the batch; train on one device, or without step_rng")
 
 
 # ----------------------------------------------------------------------------- several processes

@@ -323,3 +323,20 @@ def test_is_key_knows_typed_and_raw_keys_and_their_batch_shape():
     assert is_key(typed, (3,)) and is_key(raw, (3,)) and is_key(typed[0]) and is_key(raw[0])
     assert not is_key(typed, ()) and not is_key(raw, ()) and not is_key(typed, (4,)) and not is_key(raw, (4,))
     assert not is_key(raw.astype(jnp.int32), (3,)) and not is_key([0, 1])
+
+
+def test_plot_live_means_the_live_figure_never_a_path_named_live(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "live").mkdir()  # as a path, "live" would be refused: a directory
+    training.check_options("scan", "mean", None, "live")
+    with pytest.raises(OutputError, match="is a directory"):
+        training.check_options("scan", "mean", None, tmp_path / "live")
+
+
+def test_a_preprocess_is_used_in_fits_checks_as_in_training():
+    ds = data.synthetic_regression(jax.random.key(0))
+    wide = ds._replace(X_train=jnp.tile(ds.X_train, 2), X_val=jnp.tile(ds.X_val, 2))  # (n, 4): 2 features twice
+    _, expected = _fit_linreg(ds)
+    _, history = _fit_linreg(wide, preprocess=lambda X: X[:, :2])
+    np.testing.assert_array_equal(history.train_loss, expected.train_loss)
+    np.testing.assert_array_equal(history.val_loss, expected.val_loss)

@@ -34,6 +34,13 @@ def test_same_key_same_orders_other_key_other_orders():
     assert not np.allclose(_step_losses_at_fixed_params(5)[0], _step_losses_at_fixed_params(6)[0])
 
 
+def test_a_longer_run_starts_with_the_orders_of_a_shorter_one():
+    """Epoch e's order depends on the key and e, not on how many epochs the run has."""
+    three = _step_losses_at_fixed_params(5, epochs=3)
+    for epochs in (1, 2):
+        np.testing.assert_array_equal(_step_losses_at_fixed_params(5, epochs=epochs), three[:epochs])
+
+
 def test_permutation_is_a_function_of_the_key():
     a, b = data.permutation(jax.random.key(7), 1000), data.permutation(jax.random.key(7), 1000)
     np.testing.assert_array_equal(a, b)
