@@ -153,6 +153,30 @@ def fit_with_mesh(mesh):
                         progress=False)
 
 
+@pytest.mark.parametrize("loop", ["scan", "python"])
+def test_with_a_mesh_every_minibatch_plan_is_cut_over_the_data_axis(monkeypatch, loop):
+    name = {"scan": "make_train_epoch", "python": "make_train_step"}[loop]
+    lowered, real = [], getattr(training, name)
+
+    class Recorder:  # stands in for the jitted epoch or step: records what it is lowered for, then lowers it
+        def __init__(self, jitted):
+            self.jitted = jitted
+
+        def lower(self, *args):
+            lowered.append(args)
+            return self.jitted.lower(*args)
+
+    monkeypatch.setattr(training, name, lambda *a, **kw: Recorder(real(*a, **kw)))
+    data = Dataset(*small_data())
+    training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)), data,
+                 optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=1, loop=loop,
+                 progress=False)
+    ((params, _, X, _, idx, mask, _),) = lowered
+    mesh = jax.tree.leaves(params)[0].sharding.mesh
+    assert mesh.axis_names == (distributed.DATA_AXIS,)
+    assert idx.sharding == mask.sharding == distributed.batch_sharding(mesh, idx.ndim, axis=idx.ndim - 1)
+
+
 def test_mesh_without_a_data_axis_is_refused():
     with pytest.raises(ValueError, match="no 'data' axis"):
         fit_with_mesh(jax.make_mesh((1,), ("batch",)))

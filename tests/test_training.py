@@ -208,8 +208,33 @@ def test_divergence_stops_with_epoch_and_step(loop):
 def test_zero_epochs_returns_initial_params():
     params, history = _fit_linreg(epochs=0)
     np.testing.assert_array_equal(params["W"], models.linreg_init(jax.random.key(1), 2)["W"])
-    assert history.epochs == 0 and history.train_loss.size == 0
-    assert math.isfinite(history.compile_seconds)
+    assert history.epochs == 0 and history.train_loss.shape == (0,)
+    assert history.train_loss.dtype == np.float32  # as a run's step losses, which concatenate with it
+    assert math.isfinite(history.compile_seconds) and history.train_seconds == 0.0
+
+
+def test_the_times_are_compilation_before_the_first_epoch_and_training_over_every_epoch(monkeypatch):
+    clock = iter(range(10, 1000))  # every reading one second later than the one before
+    monkeypatch.setattr(training.time, "perf_counter", lambda: float(next(clock)))
+    _, history = _fit_linreg(epochs=3)
+    assert (history.compile_seconds, history.train_seconds) == (1.0, 3.0)  # one reading each
+
+
+def test_plot_live_redraws_the_history_after_every_epoch_and_no_other_plot_does(monkeypatch):
+    import jaxdl.plotting
+
+    drawn = []
+
+    class Recorder:  # stands in for the notebook's live figure
+        def __call__(self, history):
+            drawn.append(history.epochs)
+
+    monkeypatch.setattr(jaxdl.plotting, "LivePlot", Recorder)
+    _fit_linreg(epochs=3, plot="live")
+    assert drawn == [1, 2, 3]
+    drawn.clear()
+    _fit_linreg(epochs=2)
+    assert drawn == []
 
 
 def test_nan_in_the_training_data_is_refused_before_training():
