@@ -75,12 +75,20 @@ def test_a_diverged_first_epoch_carries_the_initial_params():
     assert err.history.train_loss.shape == (3,) and err.history.val_loss.shape == (0,)
 
 
-def test_a_non_finite_validation_loss_stops_training():
+def test_a_non_finite_validation_loss_stops_training_and_carries_what_was_computed():
     ds = data.synthetic_regression(jax.random.key(0))
     ds = ds._replace(X_val=ds.X_val * 1e20)  # finite inputs whose squared error overflows float32
-    with pytest.raises(training.TrainingDiverged, match=r"the validation loss became inf after epoch 1"):
-        training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(1), 2), ds,
-                     optimizers.sgd(0.03), key=jax.random.key(2), epochs=2, batch_size=32, metric=None, progress=False)
+    start = models.linreg_init(jax.random.key(1), 2)
+    with pytest.raises(training.TrainingDiverged) as info:
+        training.fit(models.linreg_apply, losses.squared_loss, start, ds, optimizers.sgd(0.03), key=jax.random.key(2),
+                     epochs=2, batch_size=32, metric=None, progress=False)
+    err, steps = info.value, -(-ds.X_train.shape[0] // 32)
+    assert str(err) == ("the validation loss became inf after epoch 1 though every training loss was finite; lower "
+                        "the learning rate")
+    assert (err.epoch, err.step, err.loss, err.params_epochs) == (1, steps, float("inf"), 0)
+    assert err.threshold == divergence.resolve_threshold(None, float(err.history.train_loss[0]))
+    jax.tree.map(np.testing.assert_array_equal, err.params, start)  # the epoch's params were never validated
+    assert err.history.train_loss.shape == (steps,) and err.history.val_loss.shape == (0,)
 
 
 @pytest.mark.parametrize("threshold", [0, -1.0, float("nan"), "high", True])

@@ -287,3 +287,17 @@ def test_the_progress_bar_counts_epochs_and_clears_itself(capfd):
     training.fit(**LINREG, params=params, data=ds, optimizer=optimizers.sgd(0.03), key=jax.random.key(2), epochs=2,
                  batch_size=32, metric=None)  # progress by default
     assert_cleared_progress_bar(capfd.readouterr().err)
+
+
+def test_the_progress_bar_shows_the_last_epochs_losses_and_the_accuracy_when_there_is_a_metric(capfd):
+    ds, params = data.synthetic_regression(jax.random.key(0)), models.linreg_init(jax.random.key(1), 2)
+    _, history = training.fit(**LINREG, params=params, data=ds, optimizer=optimizers.sgd(0.03), key=jax.random.key(2),
+                              epochs=2, batch_size=32, metric=None)
+    err, last = capfd.readouterr().err, history.train_loss.reshape(2, -1)[-1].mean()
+    assert f"loss={last:.4f}, val_loss={history.val_loss[-1]:.4f}]" in err and "val_acc" not in err
+    X = jax.random.randint(jax.random.key(0), (64, 4, 4), 0, 256).astype(jnp.uint8)
+    y = jnp.arange(64) % 3
+    _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(
+        jax.random.key(0), 16, 3), Dataset(X, y, X[:16], y[:16]), optimizers.sgd(0.1), key=jax.random.key(1), epochs=1,
+        batch_size=16)
+    assert f", val_acc={history.val_metric[-1]:.4f}]" in capfd.readouterr().err
