@@ -291,8 +291,10 @@ def test_params_are_refused_with_what_they_are_and_what_went_wrong():
         check_params(models.linreg_apply, {"W": ShapeOnly()}, X, lambda X: X)
     with pytest.raises(ValueError) as err:
         check_params(models.linreg_apply, {"W": jnp.zeros((1, 5)), "b": jnp.zeros(1)}, X, lambda X: X)
-    assert str(err.value).startswith("the model cannot take inputs of shape (2,) with these parameters (TypeError: ")
-    assert "; params is {'W': (1, 5), 'b': (1,)}: pass the params made by the init that matches apply" in str(err.value)
+    assert str(err.value) == (
+        "the model cannot take inputs of shape (2,) with these parameters (TypeError: dot_general requires contracting "
+        "dimensions to have the same shape, got (2,) and (5,).); params is {'W': (1, 5), 'b': (1,)}: pass the params "
+        "made by the init that matches apply, for the number of inputs the data has")
 
 
 def test_the_unscaled_images_warning_points_at_the_caller_of_fit():
@@ -311,9 +313,11 @@ def test_the_unscaled_images_warning_points_at_the_caller_of_fit():
 def test_the_minibatch_mask_is_float32():
     from jaxdl.data import batch_plan
 
-    _, mask = batch_plan(np.arange(5), 2)
-    assert mask.dtype == jnp.float32
-    np.testing.assert_array_equal(mask, [[1, 1], [1, 1], [1, 0]])
+    for x64 in (False, True):  # float32 under x64 too: it never promotes a float32 loss
+        with jax.enable_x64(x64):
+            _, mask = batch_plan(np.arange(5), 2)
+        assert mask.dtype == jnp.float32
+        np.testing.assert_array_equal(mask, [[1, 1], [1, 1], [1, 0]])
 
 
 def test_is_key_knows_typed_and_raw_keys_and_their_batch_shape():
@@ -327,6 +331,8 @@ def test_is_key_knows_typed_and_raw_keys_and_their_batch_shape():
 
 def test_plot_live_means_the_live_figure_never_a_path_named_live(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    _fit_linreg(epochs=1, plot="live")
+    assert list(tmp_path.iterdir()) == []  # no figure saved to a path named live
     (tmp_path / "live").mkdir()  # as a path, "live" would be refused: a directory
     training.check_options("scan", "mean", None, "live")
     with pytest.raises(OutputError, match="is a directory"):
@@ -340,3 +346,12 @@ def test_a_preprocess_is_used_in_fits_checks_as_in_training():
     _, history = _fit_linreg(wide, preprocess=lambda X: X[:, :2])
     np.testing.assert_array_equal(history.train_loss, expected.train_loss)
     np.testing.assert_array_equal(history.val_loss, expected.val_loss)
+
+
+def test_nan_after_an_integer_array_is_still_found():
+    X = jnp.arange(40, dtype=jnp.int32).reshape(20, 2)  # integers hold no NaN: skipped, and the rest still checked
+    y = jnp.ones((20, 1)).at[4, 0].set(jnp.nan)
+    with pytest.raises(ValueError) as err:
+        training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), Dataset(X, y, X, y))
+    assert str(err.value) == ("y_train holds NaN or inf values in 1 example(s), the first at index 4; remove or impute "
+                              "those examples before training")

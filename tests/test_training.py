@@ -182,12 +182,21 @@ def test_regression_target_width_is_checked():
                      metric=None, progress=False)
 
 
-def test_empty_dataset_is_explained():
-    ds = data.synthetic_regression(jax.random.key(0), num_train=0)
-    with pytest.raises(ValueError, match="empty"):
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_empty_dataset_is_explained(split):
+    ds = data.synthetic_regression(jax.random.key(0), **{f"num_{split}": 0})
+    with pytest.raises(ValueError) as err:
         training.fit(**LINREG, params=models.linreg_init(jax.random.key(1), 2), data=ds,
                      optimizer=optimizers.sgd(0.03), key=jax.random.key(0), epochs=1, batch_size=32,
                      metric=None, progress=False)
+    assert str(err.value) == f"the {split} set is empty (0 examples); load or generate some data first"
+
+
+def test_one_value_per_example_is_refused_as_inputs_the_model_cannot_take():
+    ds = data.synthetic_regression(jax.random.key(0))
+    ds = ds._replace(X_train=ds.X_train[:, 0], X_val=ds.X_val[:, 0])  # (n,): no feature axis
+    with pytest.raises(ValueError, match=r"^the model cannot take inputs of shape \(\) with these parameters"):
+        training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(1), 2), ds, losses.squared_loss)
 
 
 @pytest.mark.parametrize("epochs", [-1, 1.5])
