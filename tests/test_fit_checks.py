@@ -355,3 +355,45 @@ def test_nan_after_an_integer_array_is_still_found():
         training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), Dataset(X, y, X, y))
     assert str(err.value) == ("y_train holds NaN or inf values in 1 example(s), the first at index 4; remove or impute "
                               "those examples before training")
+
+
+class _ShapeOnly:  # has a shape but no dtype: not an array
+    shape = (20, 2)
+
+
+@pytest.mark.parametrize("given, message", [
+    ("pair", "fit takes a Dataset(X_train, y_train, X_val, y_val), not a tuple (X, y); wrap the arrays: "
+             "jaxdl.Dataset(X_train, y_train, X_val, y_val)"),
+    ("triple", "fit takes a jaxdl.Dataset(X_train, y_train, X_val, y_val), got tuple; wrap the arrays in one"),
+    ("list of two", "fit takes a jaxdl.Dataset(X_train, y_train, X_val, y_val), got list; wrap the arrays in one"),
+    ("shape without dtype", "data.X_train is a _ShapeOnly, not an array; convert it with jnp.asarray"),
+])
+def test_what_is_not_a_dataset_of_arrays_is_refused_saying_what_it_is(given, message):
+    X, y = jnp.zeros((20, 2)), jnp.zeros((20, 1))
+    data = {"pair": (X, y), "triple": (X, y, X), "list of two": [X, y],
+            "shape without dtype": Dataset(_ShapeOnly(), y, X, y)}[given]
+    with pytest.raises(ValueError) as err:
+        training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), data)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("y_train, count", [(jnp.zeros(19, jnp.int32), "19"), (jnp.int32(3), "a single value")])
+def test_labels_that_do_not_pair_with_the_examples_are_counted(y_train, count):
+    X = jax.random.randint(jax.random.key(0), (20, 4, 4), 0, 256).astype(jnp.uint8)
+    ds = Dataset(X, y_train, X, jnp.zeros(20, jnp.int32))
+    with pytest.raises(ValueError) as err:
+        training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, 3), ds)
+    assert str(err.value) == f"X_train has 20 examples but y_train has {count}; they must pair up"
+
+
+def test_a_single_training_example_is_data_enough():
+    ds = data.synthetic_regression(jax.random.key(0), num_train=1)
+    training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(1), 2), ds, losses.squared_loss)
+
+
+def test_a_two_class_classifiers_labels_are_checked():
+    X = jax.random.randint(jax.random.key(0), (20, 4, 4), 0, 256).astype(jnp.uint8)
+    y = (jnp.arange(20) % 2).at[5].set(2)
+    with pytest.raises(ValueError, match=r"^y_train has label 2, outside the range \[0, 2\) of a model with 2 outputs"):
+        training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, 2), Dataset(X, y, X, y % 2),
+                              losses.softmax_cross_entropy)
