@@ -397,3 +397,37 @@ def test_a_two_class_classifiers_labels_are_checked():
     with pytest.raises(ValueError, match=r"^y_train has label 2, outside the range \[0, 2\) of a model with 2 outputs"):
         training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, 2), Dataset(X, y, X, y % 2),
                               losses.softmax_cross_entropy)
+
+
+def _check_outputs(num_outputs, y, loss):
+    """check_inputs for a linear model with num_outputs outputs on 20 standard-normal examples of 16 features."""
+    X = jax.random.normal(jax.random.key(0), (20, 16))
+    training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, num_outputs),
+                          Dataset(X, y, X, y), loss)
+
+
+def test_regression_targets_are_taken_one_value_per_output_integers_included():
+    _check_outputs(3, jnp.ones((20, 3)), losses.squared_loss)
+    for y in (jnp.arange(20) % 3, (jnp.arange(20) % 3).reshape(-1, 1)):  # counts as targets of one output
+        _check_outputs(1, y, losses.squared_loss)
+
+
+@pytest.mark.parametrize("num_outputs", [2, 3])
+def test_integer_labels_for_a_loss_without_classes_say_which_loss_or_targets_to_use(num_outputs):
+    with pytest.raises(ValueError) as err:
+        _check_outputs(num_outputs, jnp.arange(20) % num_outputs, losses.squared_loss)
+    assert str(err.value) == (
+        "y_train holds integer labels, shape (20,), but the loss does not take class labels; use a classification "
+        f"loss (losses.softmax_cross_entropy) or targets of shape (20, {num_outputs})")
+
+
+def test_a_loss_that_refuses_the_targets_is_named_with_its_own_first_line():
+    def matmul_loss(y_hat, y):
+        return y_hat @ y
+
+    with pytest.raises(TypeError) as own:
+        jax.eval_shape(matmul_loss, jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
+    with pytest.raises(ValueError) as err:
+        _check_outputs(3, jnp.ones((20, 3)), matmul_loss)
+    first_line = str(own.value).strip().splitlines()[0]
+    assert str(err.value) == f"the loss cannot pair y_train of shape (20, 3) with outputs of shape (N, 3) ({first_line})"
