@@ -431,3 +431,21 @@ def test_a_loss_that_refuses_the_targets_is_named_with_its_own_first_line():
         _check_outputs(3, jnp.ones((20, 3)), matmul_loss)
     first_line = str(own.value).strip().splitlines()[0]
     assert str(err.value) == f"the loss cannot pair y_train of shape (20, 3) with outputs of shape (N, 3) ({first_line})"
+
+
+def test_a_loss_that_averages_the_batch_is_refused_whole():
+    with pytest.raises(ValueError) as err:
+        _check_outputs(3, jnp.ones((20, 3)), lambda y_hat, y: jnp.mean((y_hat - y) ** 2))
+    assert str(err.value) == ("the loss gives shape () for a batch of 2 with y_train shaped (20, 3); a loss must give "
+                              "one value per example")
+
+
+def test_one_example_and_batches_of_one_can_be_planned_and_none_cannot():
+    from jaxdl.data import batch_plan, check_batching
+
+    idx, mask = batch_plan(np.arange(3), 1)  # plain SGD, one example a step
+    assert idx.shape == mask.shape == (3, 1)
+    check_batching(1, 1)
+    with pytest.raises(ValueError) as err:
+        check_batching(0, 32)
+    assert str(err.value) == "the dataset is empty (0 examples); load or generate some data before training"
