@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,6 +91,26 @@ def test_a_non_finite_validation_loss_stops_training_and_carries_what_was_comput
     assert err.threshold == divergence.resolve_threshold(None, float(err.history.train_loss[0]))
     jax.tree.map(np.testing.assert_array_equal, err.params, start)  # the epoch's params were never validated
     assert err.history.train_loss.shape == (steps,) and err.history.val_loss.shape == (0,)
+
+
+def test_a_validation_loss_that_overflows_in_epoch_2_returns_the_params_of_epoch_1():
+    ds = data.synthetic_regression(jax.random.key(0))
+    zero = jax.tree.map(jnp.zeros_like, models.linreg_init(jax.random.key(1), 2))
+    run = partial(training.fit, models.linreg_apply, losses.squared_loss, zero, optimizer=optimizers.sgd(1e-4),
+                  key=jax.random.key(2), batch_size=32, metric=None, progress=False)
+    (p1, _), (p2, _) = run(data=ds, epochs=1), run(data=ds, epochs=2)
+    # with a tiny rate the weights grow about linearly from zero: scale one validation input so that its squared
+    # error is 1e38 after epoch 1 and overflows float32 (3.4e38) after epoch 2
+    x = np.asarray(ds.X_val[0], np.float64)
+    w1, w2 = (np.asarray(p["W"], np.float64)[0] for p in (p1, p2))
+    scale = np.sqrt(2e38) / abs(x @ w1)
+    assert abs(x @ w2) * scale > np.sqrt(2 * 3.5e38)
+    with pytest.raises(training.TrainingDiverged) as info:
+        run(data=ds._replace(X_val=ds.X_val.at[0].multiply(scale)), epochs=3)
+    err = info.value
+    assert (err.epoch, err.params_epochs, err.loss) == (2, 1, float("inf"))
+    jax.tree.map(np.testing.assert_array_equal, err.params, p1)
+    assert err.history.val_loss.shape == (1,) and np.isfinite(err.history.val_loss[0])
 
 
 @pytest.mark.parametrize("threshold", [0, -1.0, float("nan"), "high", True])

@@ -449,3 +449,15 @@ def test_one_example_and_batches_of_one_can_be_planned_and_none_cannot():
     with pytest.raises(ValueError) as err:
         check_batching(0, 32)
     assert str(err.value) == "the dataset is empty (0 examples); load or generate some data before training"
+
+
+def test_the_outputs_shape_in_a_refusal_lists_every_axis():
+    def matmul_loss(y_hat, y):
+        return y_hat @ y
+
+    X = jax.random.normal(jax.random.key(0), (20, 16))
+    y = jnp.ones((20, 2, 3))
+    with pytest.raises(ValueError, match=r"^the loss cannot pair y_train of shape \(20, 2, 3\) with outputs of shape "
+                                         r"\(N, 2, 3\) \("):
+        training.check_inputs(lambda p, X: models.softmax_apply(p, X).reshape(-1, 2, 3),
+                              models.softmax_init(jax.random.key(0), 16, 6), Dataset(X, y, X, y), matmul_loss)
