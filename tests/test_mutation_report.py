@@ -39,3 +39,9 @@ def test_below_ninety_percent_or_not_run_fails_and_a_killed_listed_one_is_named(
                       "- `jaxdl.m.x_f__mutmut_1`: killed by test_x.py.\n- `jaxdl.m.x_f__mutmut_2`: equivalent.\n")
     assert rc == 1 and "1 of 2 mutants killed (50.0%)" in out and "1 not run" in out
     assert "are killed now; take their lines out:\n  jaxdl.m.x_f__mutmut_1" in out
+
+
+def test_a_line_naming_a_mutant_the_run_does_not_have_fails_and_is_named(monkeypatch, tmp_path, capsys):
+    codes = {f"jaxdl.m.x_f__mutmut_{i}": 1 for i in range(10)}
+    rc, out = _report(monkeypatch, tmp_path, capsys, codes, "- `jaxdl.m.x_f__mutmut_77`: the same value.\n")
+    assert rc == 1 and "name mutants this run does not have" in out and "  jaxdl.m.x_f__mutmut_77" in out
