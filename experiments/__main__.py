@@ -26,7 +26,7 @@ from types import ModuleType
 import experiments
 from experiments.common import Result, execute, use_every_core
 from jaxdl.files import OutputError, check_writable_dir, new_run_dir, write_text_atomic
-from jaxdl.references import format_table
+from experiments.harness.references import format_table
 
 _MODULE = re.compile(r"ch(\d+)_(\d+)_\w+")
 

@@ -83,7 +83,8 @@ def step_flops(name: str, data) -> float:
 def run_jaxdl(name: str, epochs: int, repeats: int, loop: str) -> dict[str, Any]:
     import jax
 
-    from jaxdl import fashion_mnist, optimizers, training
+    from jaxdl import optimizers, training
+    from jaxdl.datasets import fashion_mnist
 
     data = fashion_mnist.load()
     init, apply, loss = model_fns(name)
@@ -102,7 +103,7 @@ def run_torch(name: str, epochs: int, repeats: int) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from jaxdl import fashion_mnist
+    from jaxdl.datasets import fashion_mnist
 
     torch.set_num_threads(os.cpu_count() or 1)
     arrays = fashion_mnist.load_arrays()
@@ -135,7 +136,8 @@ def run_many(epochs: int, repeats: int, together: bool, split: bool = False) -> 
     import jax
     import optax
 
-    from jaxdl import fashion_mnist, training
+    from jaxdl import training
+    from jaxdl.datasets import fashion_mnist
     from jaxdl.many import fit_many
 
     data = fashion_mnist.load()
@@ -158,7 +160,7 @@ def run_many(epochs: int, repeats: int, together: bool, split: bool = False) -> 
 def one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """One measurement, in this process."""
     if kind == "peak":
-        from jaxdl import fashion_mnist
+        from jaxdl.datasets import fashion_mnist
 
         start = time.perf_counter()
         fashion_mnist.load_arrays()

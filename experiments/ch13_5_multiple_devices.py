@@ -17,7 +17,9 @@ import numpy as np
 
 from experiments import ch5_2_mlp_implementation as mlp
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import fashion_mnist, losses, models, optimizers, references, training
+from jaxdl import losses, models, optimizers, training
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 from jaxdl.data import Dataset
 
 SECTION = "13.5"

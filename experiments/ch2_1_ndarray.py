@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import Result, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.1"
 TITLE = "Data manipulation"
 REFERENCE = "ch2_1_ndarray"
 
 # No tolerance of its own: scalars compare exactly, stored tensors at compare_tree's rtol per dtype
-# (jaxdl.references.TREE_RTOL, pinned with the tables).
+# (experiments.harness.references.TREE_RTOL, pinned with the tables).
 TOLERANCES: Tolerances = {}
 
 

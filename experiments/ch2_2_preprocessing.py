@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import pandas as pd
 
 from experiments.common import Result, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.2"
 TITLE = "Data preprocessing"
 REFERENCE = "ch2_2_preprocessing"
 
 # No tolerance of its own: scalars compare exactly, stored tensors at compare_tree's rtol per dtype
-# (jaxdl.references.TREE_RTOL, pinned with the tables).
+# (experiments.harness.references.TREE_RTOL, pinned with the tables).
 TOLERANCES: Tolerances = {}
 
 HOUSE_TINY_CSV = """NumRooms,RoofType,Price

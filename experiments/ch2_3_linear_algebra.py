@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 
 from experiments.common import Result, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.3"
 TITLE = "Linear algebra"
 REFERENCE = "ch2_3_linear_algebra"
 
 # No tolerance of its own: scalars compare exactly, stored tensors at compare_tree's rtol per dtype
-# (jaxdl.references.TREE_RTOL, pinned with the tables).
+# (experiments.harness.references.TREE_RTOL, pinned with the tables).
 TOLERANCES: Tolerances = {}
 
 

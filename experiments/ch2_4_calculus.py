@@ -9,7 +9,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.4"
 TITLE = "Calculus"

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.5"
 TITLE = "Automatic differentiation"

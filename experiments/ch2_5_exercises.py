@@ -14,7 +14,7 @@ import numpy as np
 
 from experiments.ch2_5_autodiff import control_flow
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.5"
 TITLE = "Automatic differentiation: exercises"

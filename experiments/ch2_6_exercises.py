@@ -14,7 +14,8 @@ import numpy as np
 from experiments import ch2_6_probability as ch2_6
 from experiments.ch2_6_probability import compare_samples, frequency_error
 from experiments.common import Result, Tolerances, cli
-from jaxdl import plotting, references
+from jaxdl import plotting
+from experiments.harness import references
 
 SECTION = "2.6"
 TITLE = "Probability and statistics: exercises"

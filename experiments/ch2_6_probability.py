@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.6"
 TITLE = "Probability and statistics"

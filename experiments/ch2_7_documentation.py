@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import Margin, Result, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.7"
 TITLE = "Documentation"

@@ -14,7 +14,7 @@ import numpy as np
 
 from experiments import ch2_7_documentation as ch2_7
 from experiments.common import Result, Tolerances, cli
-from jaxdl import references
+from experiments.harness import references
 
 SECTION = "2.7"
 TITLE = "Documentation: exercises"

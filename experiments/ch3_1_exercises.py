@@ -12,7 +12,8 @@ import numpy as np
 import optax
 
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import losses, models, references, training
+from jaxdl import losses, models, training
+from experiments.harness import references
 
 SECTION = "3.1"
 TITLE = "Linear regression: exercises"

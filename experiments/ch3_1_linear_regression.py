@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import plotting, references
+from jaxdl import plotting
+from experiments.harness import references
 
 SECTION = "3.1"
 TITLE = "Linear regression"

@@ -11,7 +11,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import data, losses, models, optimizers, plotting, references, training
+from jaxdl import data, losses, models, optimizers, plotting, training
+from experiments.harness import references
 from jaxdl.data import Dataset
 
 SECTION = "3.2"

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.common import Margin, Result, Tolerances, cli
-from jaxdl import data, references
+from jaxdl import data
+from experiments.harness import references
 
 SECTION = "3.3"
 TITLE = "Synthetic regression data"

@@ -19,7 +19,8 @@ from experiments.ch3_4_linear_regression_scratch import (
     replay_dataset,
 )
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import losses, models, optimizers, plotting, references, training
+from jaxdl import losses, models, optimizers, plotting, training
+from experiments.harness import references
 from jaxdl.data import Dataset
 
 SECTION = "3.4"

@@ -11,7 +11,8 @@ import numpy as np
 import optax
 
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import data, losses, models, optimizers, plotting, references, training
+from jaxdl import data, losses, models, optimizers, plotting, training
+from experiments.harness import references
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
 

@@ -22,7 +22,8 @@ from experiments.ch3_4_linear_regression_scratch import (
     replay_dataset,
 )
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import losses, models, optimizers, references, training
+from jaxdl import losses, models, optimizers, training
+from experiments.harness import references
 
 SECTION = "3.5"
 TITLE = "Concise implementation of linear regression"

@@ -12,7 +12,8 @@ from experiments.ch3_4_linear_regression_scratch import linreg_params, replay_da
 from experiments import ch3_7_weight_decay as ch3_7
 from experiments.ch3_7_weight_decay import LR, l1_penalty, l2_penalty, replay, scaled
 from experiments.common import Result, Tolerances, cli
-from jaxdl import losses, models, optimizers, references
+from jaxdl import losses, models, optimizers
+from experiments.harness import references
 
 SECTION = "3.7"
 TITLE = "Weight decay: exercises"

@@ -14,7 +14,8 @@ import optax
 from experiments.ch3_4_linear_regression_scratch import ReplayRun, linreg_params, replay_dataset
 from experiments.ch3_5_linear_regression_concise import mse
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import data, losses, models, optimizers, plotting, references, training
+from jaxdl import data, losses, models, optimizers, plotting, training
+from experiments.harness import references
 from jaxdl.data import Dataset
 
 SECTION = "3.7"

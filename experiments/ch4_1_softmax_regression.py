@@ -8,7 +8,8 @@ import numpy as np
 from jax.scipy.special import entr, rel_entr, xlogy
 
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import losses, references
+from jaxdl import losses
+from experiments.harness import references
 
 SECTION = "4.1"
 TITLE = "Softmax regression"

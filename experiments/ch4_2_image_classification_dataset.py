@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import Dataset, data, fashion_mnist, plotting, references
+from jaxdl import Dataset, data, plotting
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 
 SECTION = "4.2"
 TITLE = "The image classification dataset"

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import Result, Tolerances, cli
-from jaxdl import losses, references
+from jaxdl import losses
+from experiments.harness import references
 
 SECTION = "4.3"
 TITLE = "The base classification model"

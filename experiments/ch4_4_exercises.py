@@ -19,7 +19,9 @@ from experiments.ch4_4_softmax_regression_scratch import (
     train_books,
 )
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references
+from jaxdl import losses, models, optimizers, plotting
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 
 SECTION = "4.4"
 TITLE = "Softmax regression implementation from scratch: exercises"

@@ -11,7 +11,9 @@ import numpy as np
 import optax
 
 from experiments.common import cli, Margin, model_devices, Result, Tolerance, Tolerances
-from jaxdl import Dataset, History, fashion_mnist, losses, models, optimizers, plotting, references, training
+from jaxdl import Dataset, History, losses, models, optimizers, plotting, training
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 from jaxdl.many import fit_many, stack, unstack
 
 SECTION = "4.4"

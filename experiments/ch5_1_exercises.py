@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 
 from experiments.ch5_1_mlp import compare_activation, grid, prelu, prelu_alpha_gradient, value_and_derivative
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import plotting, references
+from jaxdl import plotting
+from experiments.harness import references
 
 SECTION = "5.1"
 TITLE = "Multilayer perceptrons: exercises"

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.common import cli, Result, Tolerance, Tolerances
-from jaxdl import plotting, references
+from jaxdl import plotting
+from experiments.harness import references
 
 SECTION = "5.1"
 TITLE = "Multilayer perceptrons"

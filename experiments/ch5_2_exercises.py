@@ -25,7 +25,9 @@ from experiments.ch5_2_mlp_implementation import (
     train_mlps,
 )
 from experiments.common import cli, Result, Tolerances
-from jaxdl import fashion_mnist, losses, models, optimizers, references, training
+from jaxdl import losses, models, optimizers, training
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack
 from jaxdl.training import History

@@ -13,7 +13,9 @@ import numpy as np
 import optax
 
 from experiments.common import cli, Margin, model_devices, Result, Tolerance, Tolerances
-from jaxdl import fashion_mnist, losses, models, optimizers, plotting, references, training
+from jaxdl import losses, models, optimizers, plotting, training
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
 from jaxdl.training import History

@@ -11,7 +11,8 @@ import numpy as np
 from jax.extend.core import ClosedJaxpr, Literal
 
 from experiments.common import cli, Result, Tolerance, Tolerances
-from jaxdl import computational_graph, losses, references
+from jaxdl import computational_graph, losses
+from experiments.harness import references
 
 SECTION = "5.3"
 TITLE = "Forward propagation, backward propagation, and computational graphs"

@@ -12,7 +12,8 @@ import numpy as np
 
 from experiments.ch5_4_numerical_stability import running_product
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import plotting, references
+from jaxdl import plotting
+from experiments.harness import references
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.models import Params, dense_apply
 from jaxdl.optimizers import sgd_update

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import initializers, plotting, references
+from jaxdl import initializers, plotting
+from experiments.harness import references
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.models import Params, mlp_apply
 from jaxdl.optimizers import sgd_update

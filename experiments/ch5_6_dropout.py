@@ -23,7 +23,9 @@ from experiments.ch5_2_mlp_implementation import (
     torch_rows,
 )
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli, model_devices
-from jaxdl import dropout, fashion_mnist, losses, models, optimizers, plotting, references, training
+from jaxdl import dropout, losses, models, optimizers, plotting, training
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
 from jaxdl.training import History

@@ -13,7 +13,9 @@ from experiments.ch5_2_mlp_implementation import HISTORY_HEADER, history_row, pl
 from experiments import ch5_6_dropout as ch5_6
 from experiments.ch5_6_dropout import BOOK_KEYS, LR, check_band, train_many
 from experiments.common import Result, Tolerance, Tolerances, cli
-from jaxdl import dropout, fashion_mnist, models, optimizers, references
+from jaxdl import dropout, models, optimizers
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 from jaxdl.training import History
 
 SECTION = "5.6"

@@ -13,9 +13,11 @@ import numpy as np
 from experiments.ch3_5_linear_regression_concise import mse
 from experiments.ch5_7_kaggle_house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run, replay_init
 from experiments.common import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import kaggle_house, models, optimizers, references, training
+from jaxdl import models, optimizers, training
+from jaxdl.datasets import kaggle_house
+from experiments.harness import references
 from jaxdl.data import batch_plan
-from jaxdl.kaggle_house import HouseData
+from jaxdl.datasets.kaggle_house import HouseData
 from jaxdl.training import TrainingDiverged
 
 SECTION = "5.7"

@@ -29,11 +29,11 @@ import numpy as np
 
 matplotlib.use("Agg")  # experiments save figures to files; never open windows
 
-from jaxdl import references  # noqa: E402
+from experiments.harness import references  # noqa: E402
 from jaxdl.files import OutputError, check_writable_dir  # noqa: E402
 from jaxdl.compilation_cache import enable_compilation_cache  # noqa: E402
 from jaxdl.plotting import save_figure  # noqa: E402
-from jaxdl.references import Comparison  # noqa: E402
+from experiments.harness.references import Comparison  # noqa: E402
 
 enable_compilation_cache()  # every experiment reuses programs compiled by earlier runs (opt out: JAXDL_NO_COMPILATION_CACHE=1)
 

@@ -18,6 +18,11 @@ class Dataset(NamedTuple):
     y_val: jax.Array
 
 
+def scale_images(images: jax.Array) -> jax.Array:
+    """uint8 pixels to float32 in [0, 1] (done inside the compiled step, so data stays uint8 on device)."""
+    return images.astype(jnp.float32) / 255.0
+
+
 def synthetic_regression(
     key: jax.Array,
     w: Sequence[float] = (2.0, -3.4),

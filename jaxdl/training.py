@@ -17,10 +17,10 @@ import optax
 
 from jaxdl.checks import (check_count, check_dataset, check_examples, check_finite, check_key, check_labels,
                           check_params, is_key, warn_unscaled_images)
-from jaxdl.data import Dataset, batch_indices, batch_plan, check_batching
+from jaxdl.data import Dataset, batch_indices, batch_plan, check_batching, scale_images
 from jaxdl.divergence import (TrainingDiverged, check_divergence_threshold, describe, first_divergent_step,
                               resolve_threshold)
-from jaxdl.fashion_mnist import scale
+from jaxdl import sharding
 from jaxdl.files import check_writable_file
 from jaxdl.losses import correct
 
@@ -55,7 +55,7 @@ class History:
 
 def default_preprocess(X: jax.Array) -> jax.Array:
     """uint8 images to float32 in [0, 1]; anything else unchanged."""
-    return scale(X) if X.dtype == jnp.uint8 else X
+    return scale_images(X) if X.dtype == jnp.uint8 else X
 
 
 def make_objective(apply: Apply, loss: Loss, preprocess: Callable = default_preprocess,
@@ -191,7 +191,7 @@ def compile_epoch(apply: Apply, loss: Loss, optimizer: optax.GradientTransformat
                   penalty: Penalty | None = None, rngs: Any = None) -> Callable:
     """The compiled epoch (params, opt_state, X, y, idx, mask, rngs) -> (params, opt_state, step losses): one
     lax.scan call, or the jitted step in a Python loop. place(idx, mask) puts each plan on the devices
-    (jaxdl.distributed.shard_plan under fit(mesh=...)); by default the plan is used as it is. rngs (one row
+    (jaxdl.sharding.shard_plan under fit(mesh=...)); by default the plan is used as it is. rngs (one row
     per step, or None) are an example of the per-step values apply takes in training."""
     place = place or (lambda idx, mask: (idx, mask))
     if loop == "scan":
@@ -313,7 +313,7 @@ def fit(
     (a failed save warns; the result is still returned). A batch_size beyond the dataset is one batch.
     mesh (a jax.sharding.Mesh with a "data" axis, or a number of devices) trains data-parallel: every
     minibatch is cut over the data axis (padded with masked examples to a multiple of its size), the
-    parameters and optimizer state are replicated, and XLA all-reduces the gradients (jaxdl.distributed).
+    parameters and optimizer state are replicated, and XLA all-reduces the gradients (jaxdl.sharding).
     penalty(params) is added to every step's objective (not to the validation loss). step_rng makes each
     training step call apply(params, X, rng) (dropout): a key gives step t the key fold_in(step_rng, t) (use
     a key other than `key`); a function (epoch, num_batches) -> pytree gives step j that pytree's row j (a
@@ -336,9 +336,7 @@ def fit(
     epochs, plan = epoch_plans(n, batch_size, key, epochs, orders)
     check_inputs(apply, params, data, loss, preprocess)
     if mesh is not None:
-        from jaxdl import distributed  # imported here, so `python -m jaxdl.distributed` runs it fresh
-
-        mesh = distributed.data_mesh(mesh)
+        mesh = sharding.data_mesh(mesh)
     idx, mask = batch_plan(np.arange(n), batch_size)  # the shapes every epoch's plan has
     if penalty is not None:
         _check_penalty(penalty, params)
@@ -354,9 +352,9 @@ def fit(
     opt_state = optimizer.init(params)
     train_preprocess, place = preprocess, None
     if mesh is not None:
-        params, opt_state, data = distributed.replicate(mesh, (params, opt_state, data))
-        train_preprocess = distributed.sharded_batches(mesh, preprocess)
-        place = partial(distributed.shard_plan, mesh)
+        params, opt_state, data = sharding.replicate(mesh, (params, opt_state, data))
+        train_preprocess = sharding.sharded_batches(mesh, preprocess)
+        place = partial(sharding.shard_plan, mesh)
     start = time.perf_counter()
     evaluate = make_evaluate(apply, loss, metric, preprocess).lower(params, data.X_val, data.y_val).compile()
     run_epoch = compile_epoch(apply, loss, optimizer, train_preprocess, reduction, loop, params, opt_state, data,

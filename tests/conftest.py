@@ -30,7 +30,7 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
 @pytest.fixture
 def tiny_fashion_dir(tmp_path: Path) -> Path:
     """A directory with the four Fashion-MNIST file names holding tiny random data (12 train, 5 val)."""
-    from jaxdl.fashion_mnist import FILES
+    from jaxdl.datasets.fashion_mnist import FILES
 
     rng = np.random.default_rng(0)
     shapes = {"train_images": (12, 28, 28), "train_labels": (12,), "val_images": (5, 28, 28), "val_labels": (5,)}
@@ -43,6 +43,6 @@ def tiny_fashion_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def fashion():
     """The real Fashion-MNIST on device (the files must be installed or downloadable)."""
-    from jaxdl import fashion_mnist
+    from jaxdl.datasets import fashion_mnist
 
     return fashion_mnist.load()

@@ -10,7 +10,7 @@ import pytest
 
 from experiments import ch2_6_exercises as exercises
 from experiments import ch2_6_probability as probability
-from jaxdl import references
+from experiments.harness import references
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from experiments import ch2_7_documentation as documentation
 from experiments import ch2_7_exercises as exercises
-from jaxdl import references
+from experiments.harness import references
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from experiments import ch2_3_linear_algebra as linalg
 from experiments import ch2_4_calculus as calculus
 from experiments import ch2_5_autodiff as autodiff
 from experiments import ch2_5_exercises as exercises
-from jaxdl import references
+from experiments.harness import references
 
 
 def assert_matches(ours: dict, name: str, section: str | None = None) -> None:

@@ -12,7 +12,8 @@ from experiments import ch3_7_exercises as exercises
 from experiments import ch3_7_weight_decay as wd
 from experiments.ch3_4_linear_regression_scratch import linreg_params, replay_dataset
 from experiments.ch3_5_linear_regression_concise import mse
-from jaxdl import losses, models, optimizers, references
+from jaxdl import losses, models, optimizers
+from experiments.harness import references
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from jax.test_util import check_grads
 from experiments import ch3_4_exercises
 from experiments import ch3_4_linear_regression_scratch as scratch
 from experiments import ch3_5_linear_regression_concise as concise
-from jaxdl import losses, models, optimizers, references, training
+from jaxdl import losses, models, optimizers, training
+from experiments.harness import references
 
 STEP_RTOL = scratch.TOLERANCES["replay steps"].rtol
 PARAM_ATOL = scratch.TOLERANCES["replay parameters"].atol

@@ -10,7 +10,8 @@ from jax.test_util import check_grads
 
 from experiments import ch4_4_exercises as exercises
 from experiments import ch4_4_softmax_regression_scratch as scratch
-from jaxdl import losses, models, optimizers, references
+from jaxdl import losses, models, optimizers
+from experiments.harness import references
 
 SCRATCH = ("ch4_4_softmax_scratch", losses.scratch_softmax_loss)
 CONCISE = ("ch4_5_softmax_concise", losses.softmax_cross_entropy)

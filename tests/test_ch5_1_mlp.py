@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import ch5_1_exercises, ch5_1_mlp
-from jaxdl import references
+from experiments.harness import references
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,9 @@ from jax.test_util import check_grads
 
 from experiments import ch5_2_mlp_implementation as mlp
 from experiments.common import Result
-from jaxdl import fashion_mnist, losses, models, optimizers, references, training
+from jaxdl import losses, models, optimizers, training
+from jaxdl.datasets import fashion_mnist
+from experiments.harness import references
 
 OPTIMIZERS = {"sgd": optimizers.sgd, "optax_sgd": optimizers.optax_sgd}
 

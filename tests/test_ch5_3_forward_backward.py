@@ -7,7 +7,7 @@ import pytest
 from jax.test_util import check_grads
 
 from experiments import ch5_3_forward_backward as fb
-from jaxdl import references
+from experiments.harness import references
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import pytest
 
 from experiments import ch5_4_exercises as exercises
 from experiments import ch5_4_numerical_stability as stability
-from jaxdl import initializers, references
+from jaxdl import initializers
+from experiments.harness import references
 
 
 @pytest.fixture(scope="module")

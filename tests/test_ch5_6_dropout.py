@@ -12,7 +12,8 @@ import pytest
 
 from experiments import ch5_6_dropout as exp
 from experiments.common import Result
-from jaxdl import dropout, losses, models, optimizers, references, training
+from jaxdl import dropout, losses, models, optimizers, training
+from experiments.harness import references
 from jaxdl.data import Dataset
 
 LAYERS = {"dropout_layer": dropout.dropout_layer, "dropout": dropout.dropout}

@@ -19,9 +19,10 @@ import pytest
 from experiments import ch5_7_exercises as exercises
 from experiments import ch5_7_kaggle_house_prices as house
 from experiments.common import Margin
-from jaxdl import kaggle_house, references
-from jaxdl.fashion_mnist import DataError
-from jaxdl.kaggle_house import FILES
+from jaxdl.datasets import kaggle_house
+from experiments.harness import references
+from jaxdl.datasets import DataError
+from jaxdl.datasets.kaggle_house import FILES
 
 NAMES = [name for name, _, _ in FILES.values()]
 

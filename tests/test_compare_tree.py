@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl import references
+from experiments.harness import references
 
 
 def stored(values, dtype: str) -> dict:

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from jaxdl import references
-from jaxdl.references import compare, within
+from experiments.harness import references
+from experiments.harness.references import compare, within
 
 
 # ---------------------------------------------------------------- compare: shapes and layouts

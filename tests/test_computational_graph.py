@@ -12,7 +12,8 @@ from needs import missing
 
 from experiments import ch5_3_forward_backward as fb
 from experiments.common import Result
-from jaxdl import computational_graph, references
+from jaxdl import computational_graph
+from experiments.harness import references
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

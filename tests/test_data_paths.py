@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxdl import fashion_mnist
-from jaxdl.fashion_mnist import FILES, DataError
+from jaxdl.datasets import fashion_mnist
+from jaxdl.datasets.fashion_mnist import FILES, DataError
 
 NAMES = [name for name, _ in FILES.values()]
 

@@ -18,9 +18,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxdl import distributed, losses, models, optimizers, training
+from jaxdl import distributed, losses, models, optimizers, sharding, training
 from jaxdl.data import Dataset
 from fresh_python import ROOT, fresh_python
+from lowering import record_lowerings
 
 RTOL = 1e-5  # the issue's bound: only the order of the gradient sums differs between device counts
 EXAMPLES, BATCH, EPOCHS = 110, 25, 3  # 5 batches an epoch, the last of 10; 25 divides neither 2 nor 4 devices
@@ -38,7 +39,7 @@ def small_data() -> tuple[np.ndarray, ...]:
 DEVICES_SCRIPT = """
     import sys
     import jax, numpy as np
-    from jaxdl import distributed, losses, models, optimizers, training
+    from jaxdl import distributed, losses, models, optimizers, sharding, training
     from jaxdl.data import Dataset
 
     assert jax.device_count() == 4, jax.devices()
@@ -53,14 +54,14 @@ DEVICES_SCRIPT = """
             for i, leaf in enumerate(jax.tree.leaves(params)):
                 runs[f"{{model}} {{name}} param {{i}}"] = np.asarray(leaf)
     # what fit hands its compiled epoch: spy on the plans it shards
-    seen, shard_plan = [], distributed.shard_plan
+    seen, shard_plan = [], sharding.shard_plan
     def spy(*args):
         idx, mask = shard_plan(*args)
         seen.append([s.data.shape for s in idx.addressable_shards])
         return idx, mask
-    distributed.shard_plan = spy
+    sharding.shard_plan = spy
     distributed.train_demo("softmax", data, epochs=2, batch_size={batch}, lr=0.1, mesh=4)
-    distributed.shard_plan = shard_plan
+    sharding.shard_plan = shard_plan
     runs["fit plan shard shapes"] = np.array(seen)
     # the Python loop over the same jitted step, sharded the same way
     _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy,
@@ -69,14 +70,14 @@ DEVICES_SCRIPT = """
                               progress=False)
     runs["softmax 2 python-loop losses"] = history.train_loss
     # how the epoch is laid out on 4 devices: the plan's shards, and the collectives XLA put in
-    mesh = distributed.data_mesh(4)
-    idx, mask = distributed.shard_plan(mesh, *training.batch_plan(np.arange(len(data[0])), {batch}))
+    mesh = sharding.data_mesh(4)
+    idx, mask = sharding.shard_plan(mesh, *training.batch_plan(np.arange(len(data[0])), {batch}))
     runs["plan shard shapes"] = np.array([s.data.shape for s in idx.addressable_shards])
-    params = distributed.replicate(mesh, models.softmax_init(jax.random.key(0)))
+    params = sharding.replicate(mesh, models.softmax_init(jax.random.key(0)))
     opt = optimizers.sgd(0.1)
-    train = Dataset(*distributed.replicate(mesh, data))
+    train = Dataset(*sharding.replicate(mesh, data))
     epoch = training.make_train_epoch(models.softmax_apply, losses.softmax_cross_entropy, opt,
-                                      distributed.sharded_batches(mesh, training.default_preprocess))
+                                      sharding.sharded_batches(mesh, training.default_preprocess))
     hlo = epoch.lower(params, opt.init(params), train.X_train, train.y_train, idx, mask).compile().as_text()
     runs["all-reduces"] = np.array(hlo.count("all-reduce-start") + hlo.count("all-reduce("))
     runs["all-gathers"] = np.array(hlo.count("all-gather"))
@@ -138,12 +139,12 @@ def test_one_device_mesh_gives_exactly_the_unsharded_losses():
 def test_batch_padded_to_the_devices_with_masked_examples():
     idx, mask = np.arange(10).reshape(2, 5), np.ones((2, 5), np.float32)
     mask[1, 3:] = 0  # a partial last batch
-    padded_idx, padded_mask = distributed.pad_plan(idx, mask, 4)
+    padded_idx, padded_mask = sharding.pad_plan(idx, mask, 4)
     assert padded_idx.shape == padded_mask.shape == (2, 8)
     np.testing.assert_array_equal(padded_idx[:, :5], idx)
     np.testing.assert_array_equal(padded_mask[:, :5], mask)
     assert not padded_mask[:, 5:].any()
-    assert distributed.pad_plan(idx, mask, 5)[0].shape == (2, 5)  # already a multiple: unchanged
+    assert sharding.pad_plan(idx, mask, 5)[0].shape == (2, 5)  # already a multiple: unchanged
 
 
 def fit_with_mesh(mesh):
@@ -155,26 +156,15 @@ def fit_with_mesh(mesh):
 
 @pytest.mark.parametrize("loop", ["scan", "python"])
 def test_with_a_mesh_every_minibatch_plan_is_cut_over_the_data_axis(monkeypatch, loop):
-    name = {"scan": "make_train_epoch", "python": "make_train_step"}[loop]
-    lowered, real = [], getattr(training, name)
-
-    class Recorder:  # stands in for the jitted epoch or step: records what it is lowered for, then lowers it
-        def __init__(self, jitted):
-            self.jitted = jitted
-
-        def lower(self, *args):
-            lowered.append(args)
-            return self.jitted.lower(*args)
-
-    monkeypatch.setattr(training, name, lambda *a, **kw: Recorder(real(*a, **kw)))
+    lowered = record_lowerings(monkeypatch, training, {"scan": "make_train_epoch", "python": "make_train_step"}[loop])
     data = Dataset(*small_data())
     training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)), data,
                  optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=1, loop=loop,
                  progress=False)
     ((params, _, X, _, idx, mask, _),) = lowered
     mesh = jax.tree.leaves(params)[0].sharding.mesh
-    assert mesh.axis_names == (distributed.DATA_AXIS,)
-    assert idx.sharding == mask.sharding == distributed.batch_sharding(mesh, idx.ndim, axis=idx.ndim - 1)
+    assert mesh.axis_names == (sharding.DATA_AXIS,)
+    assert idx.sharding == mask.sharding == sharding.batch_sharding(mesh, idx.ndim, axis=idx.ndim - 1)
 
 
 def test_mesh_without_a_data_axis_is_refused():

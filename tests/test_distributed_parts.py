@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from jaxdl import distributed
+from jaxdl import distributed, sharding
 
 
 @pytest.fixture(scope="module")
 def mesh():
-    return distributed.data_mesh(1)
+    return sharding.data_mesh(1)
 
 
 def test_pad_plan_pads_the_batch_axis_with_index_0_and_mask_0():
     idx, mask = np.arange(10).reshape(2, 5) + 1, np.ones((2, 5), np.float32)
-    padded_idx, padded_mask = distributed.pad_plan(idx, mask, 4)
+    padded_idx, padded_mask = sharding.pad_plan(idx, mask, 4)
     assert padded_idx.shape == padded_mask.shape == (2, 8)
     np.testing.assert_array_equal(padded_idx[:, :5], idx)
     np.testing.assert_array_equal(padded_idx[:, 5:], 0)
@@ -38,9 +38,9 @@ def test_pad_plan_pads_the_batch_axis_with_index_0_and_mask_0():
 
 
 def test_pad_plan_leaves_a_multiple_alone_and_pads_one_batch():
-    idx, mask = distributed.pad_plan(np.arange(6), np.ones(6), 3)
+    idx, mask = sharding.pad_plan(np.arange(6), np.ones(6), 3)
     assert idx.shape == mask.shape == (6,)
-    idx, mask = distributed.pad_plan(np.arange(5), np.ones(5), 2)
+    idx, mask = sharding.pad_plan(np.arange(5), np.ones(5), 2)
     np.testing.assert_array_equal(idx, [0, 1, 2, 3, 4, 0])
     np.testing.assert_array_equal(mask, [1, 1, 1, 1, 1, 0])
 
@@ -48,8 +48,8 @@ def test_pad_plan_leaves_a_multiple_alone_and_pads_one_batch():
 def test_a_count_gives_a_one_axis_data_mesh(mesh):
     from jax.sharding import AxisType
 
-    assert mesh.axis_names == (distributed.DATA_AXIS,) and list(mesh.devices.flat) == jax.devices()[:1]
-    assert mesh.axis_types == (AxisType.Auto,) and distributed.num_shards(mesh) == 1
+    assert mesh.axis_names == (sharding.DATA_AXIS,) and list(mesh.devices.flat) == jax.devices()[:1]
+    assert mesh.axis_types == (AxisType.Auto,) and sharding.num_shards(mesh) == 1
 
 
 def test_a_given_mesh_keeps_its_devices_and_axes_made_auto():
@@ -57,7 +57,7 @@ def test_a_given_mesh_keeps_its_devices_and_axes_made_auto():
 
     given = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), ("model", "data"),
                  axis_types=(AxisType.Explicit, AxisType.Explicit))
-    made = distributed.data_mesh(given)
+    made = sharding.data_mesh(given)
     assert made.axis_names == ("model", "data") and made.devices.shape == (1, 1)
     assert list(made.devices.flat) == list(given.devices.flat) and made.axis_types == (AxisType.Auto,) * 2
 
@@ -65,45 +65,45 @@ def test_a_given_mesh_keeps_its_devices_and_axes_made_auto():
 def test_bad_meshes_are_refused_with_what_to_do():
     count, backend = jax.device_count(), jax.default_backend()
     with pytest.raises(ValueError) as err:
-        distributed.data_mesh(count + 1)
+        sharding.data_mesh(count + 1)
     assert str(err.value) == (
         f"mesh={count + 1} devices asked for, but {count} {backend} device(s) are available; on a CPU, start Python "
         "with XLA_FLAGS=--xla_force_host_platform_device_count=N (or JAX_NUM_CPU_DEVICES=N) to get N devices")
     with pytest.raises(TypeError) as err:
-        distributed.data_mesh("2")
+        sharding.data_mesh("2")
     assert str(err.value) == "mesh must be a jax.sharding.Mesh or a number of devices, got str"
 
 
 def test_shardings_cut_the_named_axis_and_replicate_the_rest(mesh):
-    assert distributed.replicated(mesh).spec == P()
-    assert distributed.batch_sharding(mesh, 3).spec == P(distributed.DATA_AXIS, None, None)
-    assert distributed.batch_sharding(mesh, 2, axis=1).spec == P(None, distributed.DATA_AXIS)
+    assert sharding.replicated(mesh).spec == P()
+    assert sharding.batch_sharding(mesh, 3).spec == P(sharding.DATA_AXIS, None, None)
+    assert sharding.batch_sharding(mesh, 2, axis=1).spec == P(None, sharding.DATA_AXIS)
 
 
 def test_place_and_replicate_keep_the_values(mesh):
     x = np.arange(12.0).reshape(3, 4)
-    placed = distributed.place(x, distributed.replicated(mesh))
+    placed = sharding.place(x, sharding.replicated(mesh))
     np.testing.assert_array_equal(placed, x)
     assert placed.sharding.spec == P()
-    tree = distributed.replicate(mesh, {"W": x, "b": np.zeros(2)})
+    tree = sharding.replicate(mesh, {"W": x, "b": np.zeros(2)})
     np.testing.assert_array_equal(tree["W"], x)
-    assert tree["b"].sharding == distributed.replicated(mesh)
+    assert tree["b"].sharding == sharding.replicated(mesh)
 
 
 def test_shard_plan_pads_and_cuts_every_minibatch(mesh):
-    idx, mask = distributed.shard_plan(mesh, np.arange(6).reshape(2, 3), np.ones((2, 3)))
-    assert idx.shape == (2, 3) and idx.sharding.spec == P(None, distributed.DATA_AXIS)
+    idx, mask = sharding.shard_plan(mesh, np.arange(6).reshape(2, 3), np.ones((2, 3)))
+    assert idx.shape == (2, 3) and idx.sharding.spec == P(None, sharding.DATA_AXIS)
     np.testing.assert_array_equal(idx, np.arange(6).reshape(2, 3))
-    one, _ = distributed.shard_plan(mesh, np.arange(3), np.ones(3))
-    assert one.sharding.spec == P(distributed.DATA_AXIS)
+    one, _ = sharding.shard_plan(mesh, np.arange(3), np.ones(3))
+    assert one.sharding.spec == P(sharding.DATA_AXIS)
 
 
 def test_sharded_batches_preprocess_then_keep_the_cut(mesh):
-    fn = distributed.sharded_batches(mesh, lambda X: X * 2.0)
+    fn = sharding.sharded_batches(mesh, lambda X: X * 2.0)
     np.testing.assert_array_equal(jax.jit(fn)(np.ones((4, 3), np.float32)), 2.0)
     jaxpr = jax.make_jaxpr(fn)(np.ones((4, 3), np.float32))
     constraint = [e for e in jaxpr.eqns if e.primitive.name == "sharding_constraint"]
-    assert [e.params["sharding"].spec for e in constraint] == [P(distributed.DATA_AXIS, None)]
+    assert [e.params["sharding"].spec for e in constraint] == [P(sharding.DATA_AXIS, None)]
     assert jaxpr.eqns.index(constraint[0]) > 0  # after the preprocessing
 
 
@@ -257,7 +257,7 @@ def test_demo_trains_on_every_device_saves_its_results_and_shuts_down(fake_jax_d
 
     import jax.numpy as jnp
 
-    from jaxdl import fashion_mnist
+    from jaxdl.datasets import fashion_mnist
     from jaxdl.training import History
 
     started, shutdown = Recorder(), Recorder()

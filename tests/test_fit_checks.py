@@ -399,11 +399,14 @@ def test_a_two_class_classifiers_labels_are_checked():
                               losses.softmax_cross_entropy)
 
 
-def _check_outputs(num_outputs, y, loss):
+def _check_outputs(num_outputs, y, loss, apply=models.softmax_apply):
     """check_inputs for a linear model with num_outputs outputs on 20 standard-normal examples of 16 features."""
     X = jax.random.normal(jax.random.key(0), (20, 16))
-    training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, num_outputs),
-                          Dataset(X, y, X, y), loss)
+    training.check_inputs(apply, models.softmax_init(jax.random.key(0), 16, num_outputs), Dataset(X, y, X, y), loss)
+
+
+def _matmul_loss(y_hat, y):  # refuses targets shaped as the outputs: the contracted axes differ
+    return y_hat @ y
 
 
 def test_regression_targets_are_taken_one_value_per_output_integers_included():
@@ -422,13 +425,10 @@ def test_integer_labels_for_a_loss_without_classes_say_which_loss_or_targets_to_
 
 
 def test_a_loss_that_refuses_the_targets_is_named_with_its_own_first_line():
-    def matmul_loss(y_hat, y):
-        return y_hat @ y
-
     with pytest.raises(TypeError) as own:
-        jax.eval_shape(matmul_loss, jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
+        jax.eval_shape(_matmul_loss, jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
     with pytest.raises(ValueError) as err:
-        _check_outputs(3, jnp.ones((20, 3)), matmul_loss)
+        _check_outputs(3, jnp.ones((20, 3)), _matmul_loss)
     first_line = str(own.value).strip().splitlines()[0]
     assert str(err.value) == f"the loss cannot pair y_train of shape (20, 3) with outputs of shape (N, 3) ({first_line})"
 
@@ -452,12 +452,7 @@ def test_one_example_and_batches_of_one_can_be_planned_and_none_cannot():
 
 
 def test_the_outputs_shape_in_a_refusal_lists_every_axis():
-    def matmul_loss(y_hat, y):
-        return y_hat @ y
-
-    X = jax.random.normal(jax.random.key(0), (20, 16))
-    y = jnp.ones((20, 2, 3))
     with pytest.raises(ValueError, match=r"^the loss cannot pair y_train of shape \(20, 2, 3\) with outputs of shape "
                                          r"\(N, 2, 3\) \("):
-        training.check_inputs(lambda p, X: models.softmax_apply(p, X).reshape(-1, 2, 3),
-                              models.softmax_init(jax.random.key(0), 16, 6), Dataset(X, y, X, y), matmul_loss)
+        _check_outputs(6, jnp.ones((20, 2, 3)), _matmul_loss,
+                       apply=lambda p, X: models.softmax_apply(p, X).reshape(-1, 2, 3))

@@ -16,6 +16,7 @@ from jaxdl.dropout import mlp_apply as dropout_apply
 from jaxdl.data import Dataset, batch_plan
 from jaxdl.many import MODEL_AXIS, fit_many, make_many_epoch, model_mesh, place_models, stack, unstack
 from fresh_python import fresh_python
+from lowering import record_lowerings
 from test_training import assert_cleared_progress_bar
 
 # vmap turns each model's matrix products and loss sums into batched ones, which XLA may add up in another
@@ -258,18 +259,7 @@ def test_with_devices_everything_the_compiled_epoch_takes_is_placed_on_the_model
 
     import jaxdl.many
 
-    lowered = []
-    real = jaxdl.many.make_many_epoch
-
-    class Recorder:  # stands in for the jitted epoch: records what it is lowered for, then lowers it
-        def __init__(self, jitted):
-            self.jitted = jitted
-
-        def lower(self, *args):
-            lowered.append(args)
-            return self.jitted.lower(*args)
-
-    monkeypatch.setattr(jaxdl.many, "make_many_epoch", lambda *a, **kw: Recorder(real(*a, **kw)))
+    lowered = record_lowerings(monkeypatch, jaxdl.many, "make_many_epoch")
     ds = _classification_data()
     init = partial(models.mlp_init, num_inputs=64, num_hiddens=16, num_outputs=4, sigma=None)
     order = {"shared": dict(orders=[np.random.default_rng(0).permutation(600)]),

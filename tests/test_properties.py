@@ -17,7 +17,7 @@ from hypothesis.extra.numpy import arrays
 from jaxdl import data, losses, models, optimizers, training
 from jaxdl.checks import check_labels
 from jaxdl.data import Dataset
-from jaxdl.fashion_mnist import DataError, parse_idx, read_idx
+from jaxdl.datasets.fashion_mnist import DataError, parse_idx, read_idx
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

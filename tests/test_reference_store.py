@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from experiments.__main__ import discover
-from jaxdl import references
-from jaxdl.references import REFERENCE_DIR, ReferenceError
+from experiments.harness import references
+from experiments.harness.references import REFERENCE_DIR, ReferenceError
 
 FILES = sorted(REFERENCE_DIR.glob("*.json"))
 

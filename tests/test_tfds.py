@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from needs import missing
 
-from jaxdl import fashion_mnist, losses, models, optimizers, training
+from jaxdl import losses, models, optimizers, training
+from jaxdl.datasets import fashion_mnist
 from jaxdl.data import Dataset
 
 

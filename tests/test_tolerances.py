@@ -15,7 +15,7 @@ import pytest
 from experiments import tolerances
 from experiments.__main__ import discover
 from experiments.common import Margin, Result, Tolerance
-from jaxdl.references import TREE_RTOL
+from experiments.harness.references import TREE_RTOL
 
 # module -> entry -> (rtol, atol) for a Tolerance, a number for a Margin
 PINNED = {

@@ -203,7 +203,7 @@ def test_a_saved_figure_is_listed_announced_and_closed_and_no_other(tmp_path, ca
 
 def test_execute_announces_the_section_prints_the_table_and_counts_what_passed(tmp_path, capsys):
     from experiments.common import execute
-    from jaxdl import references
+    from experiments.harness import references
 
     seen = []
 

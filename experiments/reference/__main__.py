@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxdl import references
+from experiments.harness import references
 
 CHAPTERS = ("ch2", "ch2_6", "ch2_7", "ch3", "ch3_7", "ch4", "ch5", "ch5_4", "ch5_6", "ch5_7")
 HERE = Path(__file__).resolve().parent

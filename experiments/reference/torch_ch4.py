@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from experiments.reference.d2l_torch import SGD
-from jaxdl.fashion_mnist import FILES, locate
+from jaxdl.datasets.fashion_mnist import FILES, locate
 
 TEXT_LABELS = (
     "t-shirt", "trouser", "pullover", "dress", "coat",

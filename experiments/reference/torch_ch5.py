@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from experiments.reference.d2l_torch import SGD
-from jaxdl import fashion_mnist
+from jaxdl.datasets import fashion_mnist
 
 # d2l 5.1 plots every activation over this grid.
 GRID = (-8.0, 8.0, 0.1)

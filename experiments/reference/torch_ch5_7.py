@@ -1,6 +1,6 @@
 """PyTorch reference numbers for d2l 5.7 (predicting house prices on Kaggle), computed as d2l 1.0.3 does.
 
-The CSVs come from jaxdl.kaggle_house's loader (checked against d2l's SHA-1s); everything after that is d2l's
+The CSVs come from jaxdl.datasets.kaggle_house's loader (checked against d2l's SHA-1s); everything after that is d2l's
 own code re-created with pandas and torch: KaggleHouse.preprocess, get_dataloader, k_fold_data, k_fold with
 d2l.LinearRegression (nn.LazyLinear(1), nn.MSELoss, torch.optim.SGD) and d2l.Trainer(max_epochs=10).
 """
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from jaxdl import kaggle_house
+from jaxdl.datasets import kaggle_house
 
 LABEL = "SalePrice"
 BATCH_SIZE, LR, EPOCHS, K = 64, 0.01, 10, 5

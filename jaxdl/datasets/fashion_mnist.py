@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.data import Dataset
+from jaxdl.data import Dataset, scale_images
+from jaxdl.datasets import DataError
 from jaxdl.files import download_atomic
 
 #: The official download location (the Fashion-MNIST project's own mirror).
@@ -38,10 +39,6 @@ TEXT_LABELS = (
 )  # fmt: skip
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DataError(RuntimeError):
-    """A data file is missing, truncated, corrupted or not what it claims to be."""
 
 
 def text_labels(labels: Sequence[int] | jax.Array) -> list[str]:
@@ -275,7 +272,6 @@ def load_tfds(data_dir: str | Path | None = None, download: bool = True) -> Data
     return Dataset(jnp.asarray(X_train), jnp.asarray(y_train), jnp.asarray(X_val), jnp.asarray(y_val))
 
 
-def scale(images: jax.Array) -> jax.Array:
-    """uint8 pixels to float32 in [0, 1] (done inside the compiled step, so data stays uint8 on device)."""
-    return images.astype(jnp.float32) / 255.0
+#: uint8 pixels to float32 in [0, 1] (jaxdl.data.scale_images, done inside the compiled step).
+scale = scale_images
 

@@ -15,9 +15,7 @@ import numpy as np
 from jaxdl.files import write_text_atomic
 
 #: Where the committed reference files live (``experiments/reference`` in the repo).
-REFERENCE_DIR = Path(
-    os.environ.get("JAXDL_REFERENCE_DIR", Path(__file__).resolve().parents[1] / "experiments" / "reference")
-)
+REFERENCE_DIR = Path(os.environ.get("JAXDL_REFERENCE_DIR", Path(__file__).resolve().parents[1] / "reference"))
 
 # Keys whose values change from run to run (dates, wall times); ignored when deciding
 # whether a regenerated file says anything new.

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxdl.fashion_mnist import DataError
+from jaxdl.datasets import DataError
 from jaxdl.files import download_atomic, write_text_atomic
 
 #: d2l's data hub (d2l 1.0.3's DATA_URL); d2l downloads DATA_URL + file name.
