@@ -187,15 +187,18 @@ def launch(command: Sequence[str], processes: int, *, devices_per_process: int =
 
 def train_demo(model: str, data: Any, *, epochs: int, batch_size: int, lr: float,
                mesh: Mesh | int | None) -> tuple[Any, Any]:
-    """d2l's softmax regression or MLP from key 0, trained with SGD on minibatches drawn from key 1."""
+    """d2l's softmax regression or MLP from key 0, trained with SGD on minibatches drawn from key 1;
+    returns (params, history)."""
     from jaxdl import losses, models, optimizers
     from jaxdl.data import Dataset
     from jaxdl.training import fit
 
-    init, apply = {"softmax": (models.softmax_init, models.softmax_apply),
-                   "mlp": (models.mlp_init, models.mlp_apply)}[model]
-    return fit(apply, losses.softmax_cross_entropy, init(jax.random.key(0)), Dataset(*data), optimizers.sgd(lr),
-               key=jax.random.key(1), epochs=epochs, batch_size=batch_size, mesh=mesh, progress=False)
+    net = {"softmax": models.softmax_regression, "mlp": models.mlp}[model]()
+    dataset = Dataset(*data)
+    params = models.init(net, jax.random.key(0), dataset.X_train[:1].shape)
+    params, _, history = fit(net, losses.softmax_cross_entropy, params, dataset, optimizers.sgd(lr),
+                             key=jax.random.key(1), epochs=epochs, batch_size=batch_size, mesh=mesh, callbacks=())
+    return params, history
 
 
 def demo(args: argparse.Namespace) -> None:

@@ -22,16 +22,18 @@ class TrainingDiverged(FloatingPointError):
     """The training loss became NaN, infinite, or crossed the divergence threshold.
 
     Carries what was computed: `history` (every step up to and including the bad one, the validation
-    numbers of the epochs that finished), `params` (the last parameters known good: those at the start of
-    the epoch that diverged, after `params_epochs` epochs), and where it happened (`epoch`, `step`, both
-    counted from 1, `loss`, `threshold`).
+    numbers of the epochs that finished; one History per model for fit_many), `params` and `state` (the last
+    ones known good: those at the start of the epoch that diverged, after `params_epochs` epochs), and where
+    it happened (`epoch`, `step`, both counted from 1, `loss`, `threshold`; for fit_many, `models` lists the
+    models that diverged in that epoch and the rest describe the first of them).
     """
 
     def __init__(self, message: str, *, history: Any = None, params: Any = None, params_epochs: int = 0,
-                 epoch: int = 0, step: int = 0, loss: float = math.nan, threshold: float = math.inf) -> None:
+                 epoch: int = 0, step: int = 0, loss: float = math.nan, threshold: float = math.inf,
+                 models: list[int] | None = None, state: Any = None) -> None:
         super().__init__(message)
-        self.history, self.params, self.params_epochs = history, params, params_epochs
-        self.epoch, self.step, self.loss, self.threshold = epoch, step, loss, threshold
+        self.history, self.params, self.state, self.params_epochs = history, params, state, params_epochs
+        self.epoch, self.step, self.loss, self.threshold, self.models = epoch, step, loss, threshold, models
 
 
 def check_divergence_threshold(threshold: float | None) -> None:

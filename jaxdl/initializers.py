@@ -1,4 +1,5 @@
-"""Xavier (Glorot) initialisation of jaxdl's dense layers, through jax.nn.initializers."""
+"""Xavier (Glorot) initialisation of jaxdl's dense layers, through jax.nn.initializers:
+``nn.linear(n, W_init=xavier())`` (the bias stays zero)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from jaxdl.models import Params
 
 Distribution = Literal["uniform", "normal", "truncated_normal"]
 
@@ -26,10 +26,3 @@ def xavier(distribution: Distribution = "uniform") -> jax.nn.initializers.Initia
     if distribution not in ("uniform", "normal", "truncated_normal"):
         raise ValueError(f"distribution must be 'uniform', 'normal' or 'truncated_normal', got {distribution!r}")
     return jax.nn.initializers.variance_scaling(1.0, "fan_avg", distribution, **_AXES)
-
-
-def xavier_dense_init(key: jax.Array, num_inputs: int, num_outputs: int,
-                      distribution: Distribution = "uniform") -> Params:
-    """One dense layer with Xavier weights W (outputs, inputs) and zero bias, as d2l 5.4 describes it."""
-    W = xavier(distribution)(key, (num_outputs, num_inputs), jnp.float32)
-    return {"W": W, "b": jnp.zeros(num_outputs)}

@@ -27,9 +27,13 @@ def sgd_update(params: Any, grads: Any, learning_rate: float) -> Any:
     return jax.tree.map(lambda p, g: p - learning_rate * g, params, grads)
 
 
-def sgd(learning_rate: float) -> optax.GradientTransformation:
-    """Hand-written SGD as a GradientTransformation: stateless, updates = -lr * grads."""
-    lr = check_learning_rate(learning_rate)
+def sgd(learning_rate: float | jax.Array) -> optax.GradientTransformation:
+    """Hand-written SGD as a GradientTransformation: stateless, updates = -lr * grads.
+
+    The learning rate is checked when it is a number; a jax array (a traced row of fit_many's hyperparams,
+    say) is taken as it is, as optax.sgd takes it.
+    """
+    lr = learning_rate if isinstance(learning_rate, jax.Array) else check_learning_rate(learning_rate)
 
     def init(params: Any) -> optax.EmptyState:
         del params
@@ -42,6 +46,6 @@ def sgd(learning_rate: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def optax_sgd(learning_rate: float) -> optax.GradientTransformation:
-    """optax.sgd, after the same learning-rate check as the hand-written one."""
-    return optax.sgd(check_learning_rate(learning_rate))
+def optax_sgd(learning_rate: float | jax.Array) -> optax.GradientTransformation:
+    """optax.sgd, after the same learning-rate check as the hand-written one (numbers only, as `sgd`)."""
+    return optax.sgd(learning_rate if isinstance(learning_rate, jax.Array) else check_learning_rate(learning_rate))

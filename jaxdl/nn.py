@@ -1,0 +1,417 @@
+"""Layers and models as values: a pair of pure functions, composed with combinators (stax's idea, with state).
+
+A `Layer` holds
+
+* ``init(key, input_shape) -> (output_shape, params, state)``: parameters drawn from an explicit key for
+  inputs of `input_shape` (a whole batch's shape, e.g. ``(1, 784)``), so sizes are inferred from the first
+  input as d2l's lazy layers infer them. `state` is what the layer keeps besides its parameters (BatchNorm's
+  running statistics), None for a layer that keeps none;
+* ``apply(params, state, X, *, train=False, rng=None) -> (Y, state)``: training mode or evaluation mode is
+  the argument `train`; `rng` is the randomness of a training step (a key, or given dropout masks) for the
+  layers that draw (`stochastic` ones), never looked for. In training, a stateful layer returns its new
+  state; in evaluation it returns its state unchanged.
+
+Parameters are pytrees: a `Linear` layer's ``{"W": (out, in), "b": (out,)}`` (torch.nn.Linear's layout),
+a `serial` model's tuple of its layers' parameters (``()`` for a layer without any), so that key paths
+read like PyTorch's `state_dict` keys: ``params[1]["W"]`` is ``1.weight`` of the same nn.Sequential.
+
+A layer's `init_takes_key` says whether its init draws anything: `serial` splits its key among those that
+do (one such layer gets the key itself), and its `rng` likewise among its `stochastic` layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+Shape = tuple[int, ...]
+Params = Any
+State = Any
+Initializer = Callable[[jax.Array, Shape, Any], jax.Array]  # jax.nn.initializers' signature
+
+
+class Layer(NamedTuple):
+    """A layer or a whole model: pure `init` and `apply`, and what they draw (see the module's docstring)."""
+
+    init: Callable[[jax.Array | None, Shape], tuple[Shape, Params, State]]
+    apply: Callable[..., tuple[jax.Array, State]]
+    name: str = "layer"
+    init_takes_key: bool = True
+    stochastic: bool = False
+
+    def __call__(self, params: Params, X: jax.Array, state: State = None, *, train: bool = False,
+                 rng: Any = None) -> jax.Array:
+        """The output alone: ``apply(params, state, X, train=train, rng=rng)[0]`` (evaluation by default)."""
+        return self.apply(params, state, X, train=train, rng=rng)[0]
+
+
+class ShapeError(ValueError):
+    """A layer was handed inputs of a shape it cannot take; the message names the layer and both shapes."""
+
+
+def output_shape(apply: Callable, params: Params, state: State, input_shape: Shape,
+                 dtype: Any = jnp.float32) -> Shape:
+    """The shape apply gives for inputs of input_shape, traced with jax.eval_shape (no arithmetic)."""
+    X = jax.ShapeDtypeStruct(tuple(input_shape), dtype)
+    return tuple(jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X).shape)
+
+
+def layer(name: str, init_params: Callable[[jax.Array | None, Shape], tuple[Params, State]],
+          apply: Callable[..., tuple[jax.Array, State]], *, init_takes_key: bool = True,
+          stochastic: bool = False) -> Layer:
+    """A layer from its parameter init, `init_params(key, input_shape) -> (params, state)`, and its apply;
+    the output shape is traced from apply."""
+
+    def init(key: jax.Array | None, input_shape: Shape) -> tuple[Shape, Params, State]:
+        params, state = init_params(key, tuple(input_shape))
+        return output_shape(apply, params, state, input_shape), params, state
+
+    return Layer(init, apply, name, init_takes_key, stochastic)
+
+
+def function(fn: Callable[[jax.Array], jax.Array], name: str | None = None) -> Layer:
+    """A layer without parameters or state that computes fn(X) (an activation, a reshape)."""
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del params, train, rng
+        return fn(X), state
+
+    return layer(name or getattr(fn, "__name__", "function"), lambda key, shape: ((), None), apply,
+                 init_takes_key=False)
+
+
+def model(init_params: Callable[[jax.Array, Shape], Params], apply_fn: Callable[[Params, jax.Array], jax.Array],
+          name: str = "model") -> Layer:
+    """A stateless layer from a hand-written pair, init_params(key, input_shape) -> params and
+    apply_fn(params, X) -> outputs (the book's from-scratch models)."""
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del train, rng
+        return apply_fn(params, X), state
+
+    return layer(name, lambda key, shape: (init_params(key, shape), None), apply)
+
+
+def identity() -> Layer:
+    """The input unchanged (a residual block's shortcut, DenseNet's kept input)."""
+    return function(lambda X: X, "Identity")
+
+
+def flatten() -> Layer:
+    """(N, ...) -> (N, features), as torch.nn.Flatten."""
+    return function(lambda X: X.reshape(X.shape[0], -1), "Flatten")
+
+
+def relu() -> Layer:
+    return function(jax.nn.relu, "ReLU")
+
+
+def sigmoid() -> Layer:
+    return function(jax.nn.sigmoid, "Sigmoid")
+
+
+def tanh() -> Layer:
+    return function(jnp.tanh, "Tanh")
+
+
+# ----------------------------------------------------------------------------- parameterised layers
+
+
+def normal(sigma: float) -> Initializer:
+    """W ~ N(0, sigma^2), d2l's from-scratch initialisation."""
+
+    def init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        return sigma * jax.random.normal(key, shape, dtype)
+
+    return init
+
+
+def torch_linear_uniform(fan_in: int) -> Initializer:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default for both W and b."""
+
+    def init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+        bound = 1.0 / jnp.sqrt(fan_in)
+        return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
+
+    return init
+
+
+def linear(num_outputs: int, *, sigma: float | None = 0.01, W_init: Initializer | None = None,
+           b_init: Initializer | None = None) -> Layer:
+    """A dense layer, X @ W.T + b, its number of inputs taken from the last axis of the first input
+    (torch.nn.LazyLinear). W is (outputs, inputs), torch.nn.Linear's layout.
+
+    sigma: W ~ N(0, sigma^2) and b = 0 (d2l's from-scratch models); None: PyTorch's default, W and b ~
+    U(-1/sqrt(inputs), 1/sqrt(inputs)) (d2l's concise models). W_init / b_init (jax.nn.initializers'
+    signature) replace either. The key is split in two, W's and b's, whichever are drawn.
+    """
+    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
+        raise ValueError(f"linear needs a positive number of outputs, got {num_outputs!r}")
+
+    def init_params(key: jax.Array, input_shape: Shape) -> tuple[Params, State]:
+        if len(input_shape) < 1:
+            raise ShapeError(f"Linear({num_outputs}) takes inputs (..., features), got shape {input_shape}")
+        num_inputs = input_shape[-1]
+        key_W, key_b = jax.random.split(key)
+        default = torch_linear_uniform(num_inputs) if sigma is None else normal(sigma)
+        W = (W_init or default)(key_W, (num_outputs, num_inputs), jnp.float32)
+        if b_init is not None:
+            b = b_init(key_b, (num_outputs,), jnp.float32)
+        elif sigma is None:
+            b = torch_linear_uniform(num_inputs)(key_b, (num_outputs,), jnp.float32)
+        else:
+            b = jnp.zeros(num_outputs)
+        return {"W": W, "b": b}, None
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del train, rng
+        W = params["W"]
+        if X.shape[-1] != W.shape[1]:
+            raise ShapeError(f"Linear({W.shape[0]}) was made for {W.shape[1]} inputs but got inputs of shape "
+                             f"{tuple(X.shape)} ({X.shape[-1]} features); flatten them first or make the "
+                             f"layer for {X.shape[-1]} inputs")
+        return X @ W.T + params["b"], state
+
+    return layer(f"Linear({num_outputs})", init_params, apply)
+
+
+# ----------------------------------------------------------------------------- dropout
+
+
+def check_rate(p: float) -> float:
+    """Returns a dropout probability as a float, or raises a ValueError that says what is wrong with it."""
+    try:
+        rate = float(p)
+    except (TypeError, ValueError):
+        raise ValueError(f"a dropout probability must be a number in [0, 1], got {p!r}") from None
+    if not 0.0 <= rate <= 1.0:  # also refuses NaN
+        raise ValueError(f"a dropout probability must lie in [0, 1], got {p!r}")
+    return rate
+
+
+def keep_mask(key: jax.Array, shape: Sequence[int], p: float) -> jax.Array:
+    """d2l's mask: True where a uniform draw on [0, 1) exceeds p, so each entry is kept with probability 1 - p."""
+    return jax.random.uniform(key, shape) > check_rate(p)
+
+
+def bernoulli_mask(key: jax.Array, shape: Sequence[int], p: float) -> jax.Array:
+    """The concise mask: jax.random.bernoulli keeps each entry with probability 1 - p (as nn.Dropout)."""
+    return jax.random.bernoulli(key, 1.0 - check_rate(p), shape)
+
+
+def given_mask(mask: jax.Array, shape: Sequence[int], p: float) -> jax.Array:
+    """A mask handed in as the step's rng (a replay of another framework's masks): its first rows."""
+    del p
+    return mask[: shape[0]]
+
+
+def apply_mask(X: jax.Array, mask: jax.Array, p: float) -> jax.Array:
+    """Zeroes X where mask is False and scales the rest by 1 / (1 - p), so the expectation stays X."""
+    p = check_rate(p)
+    if p == 1.0:
+        return jnp.zeros_like(X)
+    return mask.astype(X.dtype) * X / (1.0 - p)
+
+
+def dropout(p: float, mask: Callable[[Any, Sequence[int], float], jax.Array] = keep_mask) -> Layer:
+    """d2l 5.6's dropout: in training each entry is zeroed with probability p and the rest scaled by
+    1 / (1 - p); in evaluation the input passes unchanged. mask(rng, shape, p) draws the keep-mask from the
+    step's rng: `keep_mask` (d2l's from-scratch uniform > p, the default), `bernoulli_mask` (the concise
+    layer), or `given_mask` (the rng is the mask itself)."""
+    p = check_rate(p)
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del params
+        if not train:
+            return X, state
+        if rng is None:
+            raise ValueError(f"Dropout({p:g}) in training needs the step's rng (a key, or its mask); pass rng= "
+                             "(fit does it with step_rng=), or train=False to evaluate")
+        return apply_mask(X, mask(rng, X.shape, p), p), state
+
+    return layer(f"Dropout({p:g})", lambda key, shape: ((), None), apply, init_takes_key=False,
+                 stochastic=True)
+
+
+# ----------------------------------------------------------------------------- batch normalisation
+
+
+def batch_norm(momentum: float = 0.1, eps: float = 1e-5) -> Layer:
+    """Batch normalisation over the batch (and spatial) axes of (N, C) or (N, C, H, W) inputs, as
+    torch.nn.BatchNorm1d/2d: gamma = 1 and beta = 0 to start, running mean 0 and variance 1.
+
+    Training normalises with the batch's mean and biased variance, and returns the running statistics
+    moved towards the batch's by `momentum` (the running variance takes the unbiased batch variance, as
+    PyTorch's does); evaluation normalises with the running statistics and leaves them unchanged.
+    """
+
+    def init_params(key: jax.Array | None, input_shape: Shape) -> tuple[Params, State]:
+        if len(input_shape) not in (2, 4):
+            raise ShapeError(f"BatchNorm takes (N, C) or (N, C, H, W) inputs, got shape {input_shape}")
+        channels = input_shape[1]
+        params = {"gamma": jnp.ones(channels), "beta": jnp.zeros(channels)}
+        return params, {"mean": jnp.zeros(channels), "var": jnp.ones(channels)}
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del rng
+        if state is None:
+            raise ValueError("BatchNorm keeps running statistics: pass the state its init returned")
+        axes = (0,) if X.ndim == 2 else (0, 2, 3)
+        shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)
+        if train:
+            mean, var = X.mean(axis=axes), X.var(axis=axes)
+            count = math.prod(X.shape[a] for a in axes)
+            unbiased = var * count / max(count - 1, 1)
+            state = {"mean": (1 - momentum) * state["mean"] + momentum * mean,
+                     "var": (1 - momentum) * state["var"] + momentum * unbiased}
+        else:
+            mean, var = state["mean"], state["var"]
+        X_hat = (X - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + eps)
+        return params["gamma"].reshape(shape) * X_hat + params["beta"].reshape(shape), state
+
+    return layer("BatchNorm", init_params, apply, init_takes_key=False)
+
+
+# ----------------------------------------------------------------------------- combinators
+
+
+def _keys(key: jax.Array | None, takes: Sequence[bool]) -> list[jax.Array | None]:
+    """One key per layer that draws (the key itself when only one does), None for the others."""
+    count = sum(takes)
+    if key is None or count == 0:
+        return [None] * len(takes)
+    keys = iter([key] if count == 1 else list(jax.random.split(key, count)))
+    return [next(keys) if t else None for t in takes]
+
+
+def _rngs(rng: Any, layers: Sequence[Layer]) -> list[Any]:
+    """The step's rng shared among the stochastic layers: a key is split (passed whole to a lone one); a
+    tuple or list gives each stochastic layer its own entry, in order (a replay's given masks)."""
+    stochastic = [lay.stochastic for lay in layers]
+    if rng is None or not any(stochastic):
+        return [None] * len(layers)
+    if isinstance(rng, (tuple, list)):
+        if len(rng) != sum(stochastic):
+            raise ValueError(f"rng holds {len(rng)} entries but the model has {sum(stochastic)} layers that draw "
+                             "(dropout); give one entry per such layer")
+        entries = iter(rng)
+        return [next(entries) if s else None for s in stochastic]
+    return _keys(rng, stochastic)
+
+
+def _join(states: Sequence[State]) -> State:
+    """A combinator's state: None when no layer keeps any, else the tuple of its layers' states."""
+    return None if all(s is None for s in states) else tuple(states)
+
+
+def _split(state: State, n: int) -> Sequence[State]:
+    return [None] * n if state is None else state
+
+
+def _check_layers(layers: Sequence[Layer], what: str) -> None:
+    if not layers:
+        raise ValueError(f"{what} needs at least one layer")
+    for i, lay in enumerate(layers):
+        if not isinstance(lay, Layer):
+            raise ValueError(f"{what}'s argument {i} is a {type(lay).__name__}, not a jaxdl.nn.Layer; build it with "
+                             "jaxdl.nn (e.g. nn.linear(10)) or wrap a function with nn.function(fn)")
+
+
+def serial(*layers: Layer) -> Layer:
+    """The layers one after the other (torch.nn.Sequential): params and state are tuples, one entry per layer."""
+    _check_layers(layers, "serial")
+    n = len(layers)
+
+    def init(key: jax.Array | None, input_shape: Shape) -> tuple[Shape, Params, State]:
+        params, states, shape = [], [], tuple(input_shape)
+        for i, (lay, k) in enumerate(zip(layers, _keys(key, [lay.init_takes_key for lay in layers]))):
+            try:
+                shape, p, s = lay.init(k, shape)
+            except (TypeError, ValueError) as err:
+                if isinstance(err, ShapeError):
+                    raise ShapeError(f"layer {i} ({lay.name}): {err}") from None
+                raise ShapeError(f"layer {i} ({lay.name}) cannot take inputs of shape {shape}: "
+                                 f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}"
+                                 ) from None
+            params.append(p)
+            states.append(s)
+        return shape, tuple(params), _join(states)
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        states = []
+        for lay, p, s, r in zip(layers, params, _split(state, n), _rngs(rng, layers)):
+            X, s = lay.apply(p, s, X, train=train, rng=r)
+            states.append(s)
+        return X, _join(states)
+
+    return Layer(init, apply, "serial", any(lay.init_takes_key for lay in layers),
+                 any(lay.stochastic for lay in layers))
+
+
+def branches(*layers: Layer, axis: int = 1) -> Layer:
+    """Each layer on the same input, their outputs concatenated along `axis` (the channels of NCHW by
+    default): Inception's parallel paths; ``branches(identity(), block)`` is DenseNet's concatenation."""
+    _check_layers(layers, "branches")
+    n = len(layers)
+
+    def init(key: jax.Array | None, input_shape: Shape) -> tuple[Shape, Params, State]:
+        results = [lay.init(k, tuple(input_shape))
+                   for lay, k in zip(layers, _keys(key, [lay.init_takes_key for lay in layers]))]
+        shapes = [r[0] for r in results]
+        rest = {s[:axis % len(s)] + s[axis % len(s) + 1:] for s in shapes}
+        if len(rest) != 1:
+            raise ShapeError(f"branches give outputs of shapes {shapes}, which differ outside axis {axis}; "
+                             "they cannot be concatenated")
+        shape = list(shapes[0])
+        shape[axis] = sum(s[axis] for s in shapes)
+        return tuple(shape), tuple(r[1] for r in results), _join([r[2] for r in results])
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        outputs, states = [], []
+        for lay, p, s, r in zip(layers, params, _split(state, n), _rngs(rng, layers)):
+            Y, s = lay.apply(p, s, X, train=train, rng=r)
+            outputs.append(Y)
+            states.append(s)
+        return jnp.concatenate(outputs, axis=axis), _join(states)
+
+    return Layer(init, apply, "branches", any(lay.init_takes_key for lay in layers),
+                 any(lay.stochastic for lay in layers))
+
+
+def residual(body: Layer, shortcut: Layer | None = None) -> Layer:
+    """body(X) + shortcut(X) (ResNet's block; the shortcut is the identity unless given, e.g. a 1 x 1
+    convolution). params and state are (body's, shortcut's)."""
+    shortcut = identity() if shortcut is None else shortcut
+    pair = (body, shortcut)
+    _check_layers(pair, "residual")
+
+    def init(key: jax.Array | None, input_shape: Shape) -> tuple[Shape, Params, State]:
+        (shape_b, p_b, s_b), (shape_s, p_s, s_s) = (
+            lay.init(k, tuple(input_shape)) for lay, k in zip(pair, _keys(key, [lay.init_takes_key for lay in pair])))
+        if shape_b != shape_s:
+            raise ShapeError(f"residual: the body gives shape {shape_b} but the shortcut {shape_s}; they must match "
+                             "to be added (give the shortcut a 1 x 1 convolution)")
+        return shape_b, (p_b, p_s), _join([s_b, s_s])
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        (Y_b, s_b), (Y_s, s_s) = (lay.apply(p, s, X, train=train, rng=r) for lay, p, s, r in
+                                  zip(pair, params, _split(state, 2), _rngs(rng, pair)))
+        return Y_b + Y_s, _join([s_b, s_s])
+
+    return Layer(init, apply, "residual", body.init_takes_key or shortcut.init_takes_key,
+                 body.stochastic or shortcut.stochastic)
+
+
+def init(model: Layer, key: jax.Array, input_shape: Shape) -> tuple[Params, State]:
+    """(params, state) of model for inputs of input_shape, from key (the output shape dropped)."""
+    _, params, state = model.init(key, tuple(input_shape))
+    return params, state
+
+
+def param_shapes(model: Layer, input_shape: Shape) -> Any:
+    """The parameters' shapes for inputs of input_shape, traced with jax.eval_shape: nothing is drawn
+    (d2l 6.4's lazy initialisation, without arithmetic)."""
+    return jax.eval_shape(lambda key: model.init(key, tuple(input_shape))[1], jax.random.key(0))
