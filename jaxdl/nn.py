@@ -216,6 +216,13 @@ def apply_mask(X: jax.Array, mask: jax.Array, p: float) -> jax.Array:
     return mask.astype(X.dtype) * X / (1.0 - p)
 
 
+def dropout_layer(key: jax.Array, X: jax.Array, p: float,
+                  mask: Callable[[Any, Sequence[int], float], jax.Array] = keep_mask) -> jax.Array:
+    """d2l 5.6.1's dropout_layer as a function of an explicit key: the same key always drops the same entries
+    (mask=bernoulli_mask draws as the concise layer does)."""
+    return apply_mask(X, mask(key, X.shape, p), p)
+
+
 def dropout(p: float, mask: Callable[[Any, Sequence[int], float], jax.Array] = keep_mask) -> Layer:
     """d2l 5.6's dropout: in training each entry is zeroed with probability p and the rest scaled by
     1 / (1 - p); in evaluation the input passes unchanged. mask(rng, shape, p) draws the keep-mask from the
