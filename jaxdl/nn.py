@@ -265,7 +265,7 @@ def batch_norm(momentum: float = 0.1, eps: float = 1e-5) -> Layer:
     def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
         del rng
         if state is None:
-            raise ValueError("BatchNorm keeps running statistics: pass the state its init returned")
+            raise ValueError("BatchNorm keeps running statistics: pass the state model.init returned (fit(..., state=state))")
         axes = (0,) if X.ndim == 2 else (0, 2, 3)
         shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)
         if train:
