@@ -450,7 +450,6 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
     data = check_dataset(data)
     callbacks = check_options(loop, reduction, divergence_threshold, callbacks)
     num_examples = data.X_train.shape[1 if per_model_data else 0]
-    epochs, plans = epoch_plans(num_examples, batch_size, keys, epochs, orders)
     one = (lambda tree: tree) if n_models is None else (lambda tree: _index(tree, 0, n_models))
     first_params, first_state = one(params), one(state)
     if per_model_data:
@@ -463,6 +462,8 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
         check_inputs(model, first_params, data, loss, preprocess, first_state)
     if penalty is not None:
         check_penalty(penalty, first_params)
+    # after the data's checks, which name an empty split
+    epochs, plans = epoch_plans(num_examples, batch_size, keys, epochs, orders)
     if mesh is not None:
         mesh = sharding.data_mesh(mesh)
     model_mesh = None if devices is None else many.model_mesh(devices, n_models)
