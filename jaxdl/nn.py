@@ -318,6 +318,14 @@ def _split(state: State, n: int) -> Sequence[State]:
     return [None] * n if state is None else state
 
 
+def _check_params(params: Params, n: int, what: str) -> None:
+    """Refuses params that do not hold one entry per layer (zip would drop the rest silently)."""
+    if not isinstance(params, (tuple, list)) or len(params) != n:
+        got = f"{len(params)} entries" if isinstance(params, (tuple, list)) else f"a {type(params).__name__}"
+        raise ValueError(f"{what} of {n} layers takes params with one entry per layer (a tuple of {n}), got {got}; "
+                         "pass the params its init made")
+
+
 def _check_layers(layers: Sequence[Layer], what: str) -> None:
     if not layers:
         raise ValueError(f"{what} needs at least one layer")
@@ -348,6 +356,7 @@ def serial(*layers: Layer) -> Layer:
         return shape, tuple(params), _join(states)
 
     def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        _check_params(params, n, "serial")
         states = []
         for lay, p, s, r in zip(layers, params, _split(state, n), _rngs(rng, layers)):
             X, s = lay.apply(p, s, X, train=train, rng=r)
@@ -377,6 +386,7 @@ def branches(*layers: Layer, axis: int = 1) -> Layer:
         return tuple(shape), tuple(r[1] for r in results), _join([r[2] for r in results])
 
     def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        _check_params(params, n, "branches")
         outputs, states = [], []
         for lay, p, s, r in zip(layers, params, _split(state, n), _rngs(rng, layers)):
             Y, s = lay.apply(p, s, X, train=train, rng=r)
