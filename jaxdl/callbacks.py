@@ -67,8 +67,8 @@ class ProgressBar(Callback):
                    "val_loss": f"{np.mean([h.val_loss[-1] for h in histories]):.4f}"}
         if len(histories[0].val_metric):
             postfix["val_acc"] = f"{np.mean([h.val_metric[-1] for h in histories]):.4f}"
-        self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
+        self._bar.set_postfix(postfix)  # refreshed: update alone draws only every mininterval
 
     def on_train_end(self, history: Any, error: BaseException | None) -> None:
         if self._bar is not None:
