@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fresh_python(code: str, *args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = (),

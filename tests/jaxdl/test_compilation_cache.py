@@ -22,7 +22,7 @@ def _run(tmp_path: Path, **env: str) -> tuple[list[str], str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", compilation_cache.OPT_OUT)}
     environ.update(XDG_CACHE_HOME=str(tmp_path), **env)
     out = subprocess.run([sys.executable, "-c", PROGRAM], env=environ, capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1])
+                         cwd=Path(__file__).parents[2])
     return out.stdout.split(), out.stderr
 
 
