@@ -291,7 +291,7 @@ def _check_training_apply(model: Layer, params: Any, state: Any, X: jax.Array, r
     """Refuses a model that cannot run in training mode on a minibatch with the step's rng, before compiling."""
     try:
         jax.eval_shape(lambda p, s, x, r: model.apply(p, s, x, train=True, rng=r), params, state, X, rng)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:  # as check_params catches
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"the model fails in training mode on a minibatch with the step's rng ({first_line})"
                          ) from None
