@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxdl.checks import stacklevel_outside_jaxdl
 from jaxdl.files import check_writable_file
 
 
@@ -106,4 +107,4 @@ class SavePlot(Callback):
             save_history_plot(_histories(history)[0], self.path)
         except (OSError, ValueError) as err:
             warnings.warn(f"could not save the training plot to {self.path} ({err}); the parameters and history "
-                          "are returned anyway", stacklevel=4)
+                          "are returned anyway", stacklevel=stacklevel_outside_jaxdl())

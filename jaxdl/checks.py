@@ -7,6 +7,8 @@ bad input the same way and before any work starts.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -17,6 +19,18 @@ import numpy as np
 from jaxdl.data import Dataset
 
 _SPLITS = ("train", "val")
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def stacklevel_outside_jaxdl() -> int:
+    """The warnings.warn stacklevel, for the function calling this, of the first frame outside the jaxdl package:
+    a warning then points at the user's line (fit, fit_many, check_inputs), however deep jaxdl's own calls go."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_count(value: Any, name: str, minimum: int) -> None:
@@ -179,7 +193,7 @@ def warn_unscaled_images(X: jax.Array, name: str, preprocess: Callable) -> None:
         warnings.warn(
             f"{name} holds floats up to {high:g}, whole numbers as raw pixels are: the model sees them unscaled "
             "and trains badly; pass uint8 images (scaled to [0, 1] for you) or divide by 255",
-            stacklevel=4,  # this function, check_inputs, fit or fit_many, then the line that called them
+            stacklevel=stacklevel_outside_jaxdl(),  # the line that called fit, fit_many or check_inputs
         )
 
 
