@@ -216,6 +216,8 @@ def check_options(loop: str, reduction: str, divergence_threshold: float | None,
         return [ProgressBar()]
     if isinstance(callbacks, Callback):
         callbacks = [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):  # "live", a number: not a list
+        callbacks = [callbacks]
     callbacks = list(callbacks)
     for c in callbacks:
         if not isinstance(c, Callback):
