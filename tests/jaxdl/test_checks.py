@@ -1,4 +1,5 @@
-"""fit refuses bad input before any work starts, with a message that names what was wrong and what to do."""
+"""jaxdl.checks and fit's door: bad input is refused before any work starts, with a message that names what was
+wrong and what to do (the refusals fit_many shares are run on both in test_engine.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxdl import data, losses, models, optimizers, training
+from jaxdl import callbacks, data, losses, models, nn, optimizers, training
 from jaxdl.data import Dataset
 from jaxdl.files import OutputError
 
@@ -28,17 +29,31 @@ def _images(n=40, labels=None, X=None):
     return Dataset(X, y, X[:10], y[:10])
 
 
+LINREG = models.linear_regression()
+
+
+def _softmax(num_inputs=16, num_outputs=3):
+    """Softmax regression and its parameters for square images of num_inputs pixels."""
+    side = int(num_inputs ** 0.5)
+    model = models.softmax_regression(num_outputs)
+    return model, models.init(model, jax.random.key(0), (1, side, side))
+
+
+def _linreg_params(key=1):
+    return models.init(LINREG, jax.random.key(key), (1, 2))
+
+
 def _fit_softmax(ds, params="default", **kw):
-    params = models.softmax_init(jax.random.key(0), 16, 3) if params == "default" else params
-    options = dict(key=jax.random.key(1), epochs=1, batch_size=8, progress=False) | kw
-    return training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1), **options)
+    model, default = _softmax(ds.X_train[0].size)
+    params = default if isinstance(params, str) and params == "default" else params
+    options = dict(key=jax.random.key(1), epochs=1, batch_size=8, callbacks=()) | kw
+    return training.fit(model, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1), **options)
 
 
 def _fit_linreg(ds=None, **kw):
     ds = data.synthetic_regression(jax.random.key(0)) if ds is None else ds
-    options = dict(key=jax.random.key(0), epochs=1, batch_size=32, metric=None, progress=False) | kw
-    return training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(1), 2), ds,
-                        optimizers.sgd(0.03), **options)
+    options = dict(key=jax.random.key(0), epochs=1, batch_size=32, metric=None, callbacks=()) | kw
+    return training.fit(LINREG, losses.squared_loss, _linreg_params(), ds, optimizers.sgd(0.03), **options)
 
 
 @pytest.mark.parametrize("field", ["X_val", "y_val", "X_train", "y_train"])
@@ -65,8 +80,8 @@ def test_lists_instead_of_arrays_are_refused():
 
 
 @pytest.mark.parametrize("params, shown", [
-    (models.mlp_init(jax.random.key(0), 16, 8, 3), r"params is \[\{'W': \(8, 16\)"),  # another model's params
-    ({"weights": jnp.zeros((3, 16)), "b": jnp.zeros(3)}, r"params is \{'b': \(3,\), 'weights'"),  # a misnamed leaf
+    (models.init(models.mlp(8, 3), jax.random.key(0), (1, 16)), r"params is \(\(\), \{'W': \(8, 16\)"),  # another model's
+    (((), {"weights": jnp.zeros((3, 16)), "b": jnp.zeros(3)}), r"params is \(\(\), \{'b': \(3,\), 'weights'"),  # misnamed
 ])
 def test_params_of_the_wrong_structure_say_what_fit_expects(params, shown):
     with pytest.raises(ValueError, match=rf"cannot take inputs of shape \(4, 4\) with these parameters.*{shown}.*"
@@ -97,10 +112,10 @@ def test_one_hot_labels_pass_when_the_loss_takes_them():
     # optax's one-hot cross-entropy on two classes: the labels are right for this loss, so nothing is refused
     X = jax.random.randint(jax.random.key(0), (40, 4, 4), 0, 256).astype(jnp.uint8)
     one_hot = jax.nn.one_hot(jnp.arange(40) % 2, 2)
-    params = models.softmax_init(jax.random.key(0), 16, 2)
-    _, history = training.fit(models.softmax_apply, optax.softmax_cross_entropy, params,
-                              Dataset(X, one_hot, X[:10], one_hot[:10]), optimizers.sgd(0.1), key=jax.random.key(1),
-                              epochs=1, batch_size=8, metric=None, progress=False)
+    model, params = _softmax(16, 2)
+    *_, history = training.fit(model, optax.softmax_cross_entropy, params, Dataset(X, one_hot, X[:10], one_hot[:10]),
+                               optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=8, metric=None,
+                               callbacks=())
     assert history.epochs == 1
 
 
@@ -114,13 +129,13 @@ def test_integer_labels_for_a_regression_loss_are_explained():
     ds = _images()
     with pytest.raises(ValueError, match=r"y_train holds integer labels, shape \(40,\), but the loss does not take "
                                          r"class labels"):
-        training.fit(models.softmax_apply, losses.squared_loss, models.softmax_init(jax.random.key(0), 16, 3), ds,
-                     optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=8, progress=False)
+        training.fit(*_softmax()[:1], losses.squared_loss, _softmax()[1], ds, optimizers.sgd(0.1), key=jax.random.key(1),
+                     epochs=1, batch_size=8, callbacks=())
 
 
 def test_float_images_in_0_255_warn_and_scaled_or_uint8_images_do_not():
     raw = _images(X=jax.random.randint(jax.random.key(0), (40, 8, 8), 0, 256).astype(jnp.uint8))
-    params = models.softmax_init(jax.random.key(0), 64, 3)
+    params = _softmax(64)[1]
     with pytest.warns(UserWarning, match=r"X_train holds floats up to 2\d\d, whole numbers as raw pixels are.*divide by 255"):
         _fit_softmax(raw._replace(X_train=raw.X_train.astype(jnp.float32)), params, divergence_threshold=float("inf"))
     with warnings.catch_warnings():
@@ -132,8 +147,8 @@ def test_float_images_in_0_255_warn_and_scaled_or_uint8_images_do_not():
 def test_batch_size_beyond_the_dataset_is_one_batch_of_all_examples():
     idx, mask = data.batch_plan(np.arange(40), 10**7)  # would be 10**7 indices if padded to batch_size
     assert idx.shape == (1, 40) and int(mask.sum()) == 40
-    _, huge = _fit_softmax(_images(), batch_size=10**7)
-    _, exact = _fit_softmax(_images(), batch_size=40)
+    huge = _fit_softmax(_images(), batch_size=10**7).history
+    exact = _fit_softmax(_images(), batch_size=40).history
     assert huge.num_batches == 1
     np.testing.assert_array_equal(huge.train_loss, exact.train_loss)
 
@@ -147,24 +162,23 @@ def test_batch_size_beyond_the_dataset_is_one_batch_of_all_examples():
     ("key", jnp.zeros(3), "key must be a PRNG key"),
     ("loop", "fori", "loop must be 'scan' or 'python'"),
     ("reduction", "max", "reduction must be 'mean' or 'sum'"),
-    ("plot", 3, "plot must be None, 'live' or a file path"),
+    ("callbacks", 3, "callbacks must be jaxdl.callbacks.Callback objects"),
+    ("callbacks", "live", "callbacks must be jaxdl.callbacks.Callback objects"),  # the old plot="live"
 ])
 def test_bad_arguments_are_refused_by_name(name, value, message):
     with pytest.raises(ValueError, match=message):
         _fit_linreg(**{name: value})
 
 
-def test_an_unwritable_plot_path_is_refused_before_compiling(tmp_path, monkeypatch):
-    def no_compiling(*args, **kw):
-        raise AssertionError("fit compiled before checking the plot path")
-
-    monkeypatch.setattr(training, "compile_epoch", no_compiling)
+def test_an_unwritable_plot_path_is_refused_when_the_callback_is_made(tmp_path):
     (tmp_path / "a_file").write_text("not a directory")
     with pytest.raises(OutputError, match=r"cannot write to .*a_file.*choose another directory or make it writable"):
-        _fit_linreg(plot=tmp_path / "a_file" / "training.png")
+        callbacks.SavePlot(tmp_path / "a_file" / "training.png")
     with pytest.raises(OutputError) as err:
-        _fit_linreg(plot=tmp_path)
+        callbacks.SavePlot(tmp_path)
     assert str(err.value) == f"{tmp_path} is a directory; pass a file name such as {tmp_path / 'training.png'}"
+    with pytest.raises(ValueError, match="SavePlot takes a file path, got 3"):
+        callbacks.SavePlot(3)
 
 
 def test_a_failed_figure_save_warns_and_still_returns_params_and_history(tmp_path, monkeypatch):
@@ -175,19 +189,21 @@ def test_a_failed_figure_save_warns_and_still_returns_params_and_history(tmp_pat
 
     monkeypatch.setattr(jaxdl.plotting, "save_history_plot", full_disk)
     with pytest.warns(UserWarning) as caught:
-        params, history = _fit_linreg(plot=tmp_path / "training.png", epochs=2)
+        params, _, history = _fit_linreg(callbacks=[callbacks.SavePlot(tmp_path / "training.png")], epochs=2)
     assert [str(w.message) for w in caught] == [
         f"could not save the training plot to {tmp_path / 'training.png'} ([Errno 28] No space left on device); "
         "the parameters and history are returned anyway"]
     assert history.epochs == 2 and params["W"].shape == (1, 2)
     # the warning points at the line that called fit, not into jaxdl
-    with pytest.warns(UserWarning) as caught:
-        training.fit(models.linreg_apply, losses.squared_loss, models.linreg_init(jax.random.key(1), 2),
-                     data.synthetic_regression(jax.random.key(0)), optimizers.sgd(0.03), key=jax.random.key(0),
-                     epochs=1, batch_size=32, metric=None, progress=False, plot=tmp_path / "training.png")
-    if not UNDER_MUTMUT:
-        assert [(Path(w.filename).name, w.lineno) for w in caught] == [(Path(__file__).name, caught[0].lineno)]
-        assert caught[0].lineno == inspect.currentframe().f_lineno - 5  # the line of `training.fit(`
+    for fit in (training.fit, training.fit_many):
+        start = _linreg_params() if fit is training.fit else jax.tree.map(lambda a: a[None], _linreg_params())
+        key = {"key" if fit is training.fit else "keys": jax.random.key(0)}
+        with pytest.warns(UserWarning) as caught:
+            fit(LINREG, losses.squared_loss, start, data.synthetic_regression(jax.random.key(0)), optimizers.sgd(0.03),
+                **key, epochs=1, batch_size=32, metric=None, callbacks=[callbacks.SavePlot(tmp_path / "t.png")])
+        if not UNDER_MUTMUT:
+            assert [(Path(w.filename).name, w.lineno) for w in caught] == [(Path(__file__).name, caught[0].lineno)]
+            assert caught[0].lineno == inspect.currentframe().f_lineno - 4  # the line of `fit(`
 
 
 def test_an_error_is_named_by_its_first_line_or_its_type():
@@ -288,21 +304,27 @@ def test_params_are_refused_with_what_they_are_and_what_went_wrong():
 
     with pytest.raises(ValueError, match=r"^params must be a pytree of arrays as returned by the model's init, "
                                          r"got \{'W': \(2,\)\}$"):
-        check_params(models.linreg_apply, {"W": ShapeOnly()}, X, lambda X: X)
+        check_params(lambda p, X: LINREG(p, X), {"W": ShapeOnly()}, X, lambda X: X)
     with pytest.raises(ValueError) as err:
-        check_params(models.linreg_apply, {"W": jnp.zeros((1, 5)), "b": jnp.zeros(1)}, X, lambda X: X)
+        check_params(lambda p, X: LINREG(p, X), {"W": jnp.zeros((1, 5)), "b": jnp.zeros(1)}, X, lambda X: X)
     assert str(err.value) == (
+        "the model cannot take inputs of shape (2,) with these parameters (ShapeError: Linear(1) was made for 5 inputs "
+        "but got inputs of shape (1, 2) (2 features); flatten them first or make the layer for 2 inputs); params is "
+        "{'W': (1, 5), 'b': (1,)}: pass the params made by the init that matches apply, for the number of inputs the "
+        "data has")
+    with pytest.raises(ValueError) as err:  # a plain function's own error, named by its type and first line
+        check_params(lambda p, X: X @ p["W"].T, {"W": jnp.zeros((1, 5))}, X, lambda X: X)
+    assert str(err.value).startswith(
         "the model cannot take inputs of shape (2,) with these parameters (TypeError: dot_general requires contracting "
-        "dimensions to have the same shape, got (2,) and (5,).); params is {'W': (1, 5), 'b': (1,)}: pass the params "
-        "made by the init that matches apply, for the number of inputs the data has")
+        "dimensions to have the same shape, got (2,) and (5,).); params is {'W': (1, 5)}")
 
 
 def test_the_unscaled_images_warning_points_at_the_caller_of_fit():
     with pytest.warns(UserWarning) as caught:
-        training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0), 64, 3),
+        training.fit(_softmax(64)[0], losses.softmax_cross_entropy, _softmax(64)[1],
                      Dataset(jnp.full((8, 8, 8), 9.0), jnp.zeros(8, jnp.int32), jnp.full((4, 8, 8), 9.0),
                              jnp.zeros(4, jnp.int32)), optimizers.sgd(0.01), key=jax.random.key(0), epochs=1,
-                     batch_size=4, progress=False)
+                     batch_size=4, callbacks=())
     messages = [str(w.message) for w in caught if "raw pixels" in str(w.message)]
     assert messages and messages[0].endswith("and trains badly; pass uint8 images (scaled to [0, 1] for you) or "
                                              "divide by 255")
@@ -329,21 +351,27 @@ def test_is_key_knows_typed_and_raw_keys_and_their_batch_shape():
     assert not is_key(raw.astype(jnp.int32), (3,)) and not is_key([0, 1])
 
 
-def test_plot_live_means_the_live_figure_never_a_path_named_live(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    _fit_linreg(epochs=1, plot="live")
-    assert list(tmp_path.iterdir()) == []  # no figure saved to a path named live
-    (tmp_path / "live").mkdir()  # as a path, "live" would be refused: a directory
-    training.check_options("scan", "mean", None, "live")
-    with pytest.raises(OutputError, match="is a directory"):
-        training.check_options("scan", "mean", None, tmp_path / "live")
+def test_live_plot_saves_no_file_and_a_name_is_no_callback(tmp_path):
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        _fit_linreg(epochs=1, callbacks=[callbacks.LivePlot()])  # outside a notebook: nothing drawn, nothing saved
+    finally:
+        os.chdir(cwd)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"callbacks must be jaxdl.callbacks.Callback objects .*got str$"):
+        training.check_options("scan", "mean", None, "live")
+    assert training.check_options("scan", "mean", None, ()) == []
+    assert [type(c) for c in training.check_options("scan", "mean", None, None)] == [callbacks.ProgressBar]
 
 
 def test_a_preprocess_is_used_in_fits_checks_as_in_training():
     ds = data.synthetic_regression(jax.random.key(0))
     wide = ds._replace(X_train=jnp.tile(ds.X_train, 2), X_val=jnp.tile(ds.X_val, 2))  # (n, 4): 2 features twice
-    _, expected = _fit_linreg(ds)
-    _, history = _fit_linreg(wide, preprocess=lambda X: X[:, :2])
+    expected = _fit_linreg(ds).history
+    history = _fit_linreg(wide, preprocess=lambda X: X[:, :2]).history
     np.testing.assert_array_equal(history.train_loss, expected.train_loss)
     np.testing.assert_array_equal(history.val_loss, expected.val_loss)
 
@@ -352,7 +380,7 @@ def test_nan_after_an_integer_array_is_still_found():
     X = jnp.arange(40, dtype=jnp.int32).reshape(20, 2)  # integers hold no NaN: skipped, and the rest still checked
     y = jnp.ones((20, 1)).at[4, 0].set(jnp.nan)
     with pytest.raises(ValueError) as err:
-        training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), Dataset(X, y, X, y))
+        training.check_inputs(LINREG, _linreg_params(0), Dataset(X, y, X, y))
     assert str(err.value) == ("y_train holds NaN or inf values in 1 example(s), the first at index 4; remove or impute "
                               "those examples before training")
 
@@ -373,7 +401,7 @@ def test_what_is_not_a_dataset_of_arrays_is_refused_saying_what_it_is(given, mes
     data = {"pair": (X, y), "triple": (X, y, X), "list of two": [X, y],
             "shape without dtype": Dataset(_ShapeOnly(), y, X, y)}[given]
     with pytest.raises(ValueError) as err:
-        training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(0), 2), data)
+        training.check_inputs(LINREG, _linreg_params(0), data)
     assert str(err.value) == message
 
 
@@ -382,27 +410,28 @@ def test_labels_that_do_not_pair_with_the_examples_are_counted(y_train, count):
     X = jax.random.randint(jax.random.key(0), (20, 4, 4), 0, 256).astype(jnp.uint8)
     ds = Dataset(X, y_train, X, jnp.zeros(20, jnp.int32))
     with pytest.raises(ValueError) as err:
-        training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, 3), ds)
+        training.check_inputs(*_softmax(), ds)
     assert str(err.value) == f"X_train has 20 examples but y_train has {count}; they must pair up"
 
 
 def test_a_single_training_example_is_data_enough():
     ds = data.synthetic_regression(jax.random.key(0), num_train=1)
-    training.check_inputs(models.linreg_apply, models.linreg_init(jax.random.key(1), 2), ds, losses.squared_loss)
+    training.check_inputs(LINREG, _linreg_params(), ds, losses.squared_loss)
 
 
 def test_a_two_class_classifiers_labels_are_checked():
     X = jax.random.randint(jax.random.key(0), (20, 4, 4), 0, 256).astype(jnp.uint8)
     y = (jnp.arange(20) % 2).at[5].set(2)
     with pytest.raises(ValueError, match=r"^y_train has label 2, outside the range \[0, 2\) of a model with 2 outputs"):
-        training.check_inputs(models.softmax_apply, models.softmax_init(jax.random.key(0), 16, 2), Dataset(X, y, X, y % 2),
+        training.check_inputs(*_softmax(16, 2), Dataset(X, y, X, y % 2),
                               losses.softmax_cross_entropy)
 
 
-def _check_outputs(num_outputs, y, loss, apply=models.softmax_apply):
+def _check_outputs(num_outputs, y, loss, model=None):
     """check_inputs for a linear model with num_outputs outputs on 20 standard-normal examples of 16 features."""
     X = jax.random.normal(jax.random.key(0), (20, 16))
-    training.check_inputs(apply, models.softmax_init(jax.random.key(0), 16, num_outputs), Dataset(X, y, X, y), loss)
+    model = models.softmax_regression(num_outputs) if model is None else model
+    training.check_inputs(model, models.init(model, jax.random.key(0), (1, 16)), Dataset(X, y, X, y), loss)
 
 
 def _matmul_loss(y_hat, y):  # refuses targets shaped as the outputs: the contracted axes differ
@@ -455,4 +484,4 @@ def test_the_outputs_shape_in_a_refusal_lists_every_axis():
     with pytest.raises(ValueError, match=r"^the loss cannot pair y_train of shape \(20, 2, 3\) with outputs of shape "
                                          r"\(N, 2, 3\) \("):
         _check_outputs(6, jnp.ones((20, 2, 3)), _matmul_loss,
-                       apply=lambda p, X: models.softmax_apply(p, X).reshape(-1, 2, 3))
+                       model=nn.serial(models.softmax_regression(6), nn.function(lambda X: X.reshape(-1, 2, 3))))
