@@ -10,10 +10,28 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import data, models
+from jaxdl import data, models, nn
 
-INITS = {"dense_init": models.dense_init, "linreg_init": models.linreg_init,
-         "softmax_init": models.softmax_init, "mlp_init": models.mlp_init}
+INITS = {"linear": nn.linear, "linear_regression": models.linear_regression,
+         "softmax_regression": models.softmax_regression, "mlp": models.mlp, "dropout_mlp": models.dropout_mlp}
+
+
+def _dense_layers(model, key, input_shape):
+    """The dense layers' params of model for inputs of input_shape, drawn from key."""
+    params = models.init(model, key, input_shape)
+    return [params] if isinstance(params, dict) else [p for p in params if p != ()]
+
+
+def dense_init(key, num_inputs, num_outputs, sigma=0.01):
+    return models.init(nn.linear(num_outputs, sigma=sigma), key, (1, num_inputs))
+
+
+def mlp_init(key, num_inputs=784, num_hiddens=256, num_outputs=10, sigma=0.01):
+    return _dense_layers(models.mlp(num_hiddens, num_outputs, sigma=sigma), key, (1, num_inputs))
+
+
+def softmax_init(key, num_inputs=784, num_outputs=10, sigma=0.01):
+    return _dense_layers(models.softmax_regression(num_outputs, sigma=sigma), key, (1, num_inputs))[0]
 
 
 @pytest.mark.parametrize("name", INITS)
@@ -24,13 +42,14 @@ def test_default_sigma_is_d2l_s_0_01(name):
 @pytest.mark.parametrize(
     "params",
     [
-        lambda k: [models.dense_init(k, 500, 40)],
-        lambda k: [models.linreg_init(k, 20000)],
-        lambda k: [models.softmax_init(k)],
-        lambda k: models.mlp_init(k),
-        lambda k: models.mlp_init(k, 300, [200, 100], 50),
+        lambda k: [dense_init(k, 500, 40)],
+        lambda k: _dense_layers(models.linear_regression(), k, (1, 20000)),
+        lambda k: _dense_layers(models.softmax_regression(), k, (1, 28, 28)),
+        lambda k: _dense_layers(models.mlp(), k, (1, 28, 28)),
+        lambda k: _dense_layers(models.mlp([200, 100], 50), k, (1, 300)),
+        lambda k: _dense_layers(models.dropout_mlp(), k, (1, 28, 28)),
     ],
-    ids=["dense", "linreg", "softmax", "mlp", "mlp-2-hidden"],
+    ids=["dense", "linreg", "softmax", "mlp", "mlp-2-hidden", "dropout-mlp"],
 )
 def test_default_init_draws_normal_weights_with_std_0_01_and_zero_bias(params):
     for layer in params(jax.random.key(0)):
@@ -42,8 +61,8 @@ def test_default_init_draws_normal_weights_with_std_0_01_and_zero_bias(params):
 
 
 def test_given_sigma_scales_the_weights():
-    a = models.dense_init(jax.random.key(0), 100, 100, sigma=1.0)["W"]
-    b = models.dense_init(jax.random.key(0), 100, 100, sigma=0.5)["W"]
+    a = dense_init(jax.random.key(0), 100, 100, sigma=1.0)["W"]
+    b = dense_init(jax.random.key(0), 100, 100, sigma=0.5)["W"]
     np.testing.assert_allclose(b, 0.5 * a, rtol=1e-6)
 
 
@@ -63,21 +82,21 @@ def _uniform_checks(values: np.ndarray, bound: float) -> None:
 
 @pytest.mark.parametrize("fan_in, fan_out", [(784, 256), (4, 2000), (100, 4000)])
 def test_uniform_init_draws_weights_and_bias_from_the_same_fan_in_band(fan_in, fan_out):
-    layer = models.dense_init(jax.random.key(0), fan_in, fan_out, sigma=None)
+    layer = dense_init(jax.random.key(0), fan_in, fan_out, sigma=None)
     bound = 1 / np.sqrt(fan_in)
     _uniform_checks(layer["W"], bound)
     _uniform_checks(layer["b"], bound)  # the bias too: not zero, not another band
 
 
 def test_uniform_bias_is_drawn_apart_from_the_weights():
-    layer = models.dense_init(jax.random.key(0), 1, 5000, sigma=None)  # W is (5000, 1): as many values as b
+    layer = dense_init(jax.random.key(0), 1, 5000, sigma=None)  # W is (5000, 1): as many values as b
     W, b = np.asarray(layer["W"]).ravel(), np.asarray(layer["b"])
     assert abs(np.corrcoef(W, b)[0, 1]) < 0.06
     assert np.intersect1d(W, b).size < 50  # float32 uniforms coincide now and then; the same draws would all
 
 
 def test_uniform_init_of_the_models_that_take_sigma_none():
-    for layer in [models.softmax_init(jax.random.key(1), sigma=None), *models.mlp_init(jax.random.key(2), sigma=None)]:
+    for layer in [softmax_init(jax.random.key(1), sigma=None), *mlp_init(jax.random.key(2), sigma=None)]:
         fan_in = layer["W"].shape[1]
         assert float(jnp.abs(layer["W"]).max()) <= 1 / np.sqrt(fan_in)
         assert float(jnp.abs(layer["b"]).max()) <= 1 / np.sqrt(fan_in) and float(jnp.abs(layer["b"]).min()) > 0
@@ -88,7 +107,7 @@ def test_uniform_init_of_the_models_that_take_sigma_none():
 
 @pytest.mark.parametrize("sigma", [0.01, None])
 def test_mlp_layers_of_the_same_shape_are_drawn_independently(sigma):
-    layers = models.mlp_init(jax.random.key(0), 64, [64, 64], 64, sigma=sigma)
+    layers = mlp_init(jax.random.key(0), 64, [64, 64], 64, sigma=sigma)
     Ws = [np.asarray(layer["W"]).ravel() for layer in layers]
     for i in range(3):
         for j in range(i + 1, 3):
@@ -102,13 +121,13 @@ def test_mlp_layers_of_the_same_shape_are_drawn_independently(sigma):
 
 def test_mlp_layers_differ_from_dense_layers_drawn_with_the_parent_key():
     key = jax.random.key(0)
-    first = models.mlp_init(key, 32, 32, 32)[0]["W"]
-    assert not np.array_equal(first, models.dense_init(key, 32, 32)["W"])
+    first = mlp_init(key, 32, 32, 32)[0]["W"]
+    assert not np.array_equal(first, dense_init(key, 32, 32)["W"])
 
 
 def test_same_key_same_mlp_other_key_other_mlp():
-    a, b = models.mlp_init(jax.random.key(3), 20, 10, 5), models.mlp_init(jax.random.key(3), 20, 10, 5)
-    c = models.mlp_init(jax.random.key(4), 20, 10, 5)
+    a, b = mlp_init(jax.random.key(3), 20, 10, 5), mlp_init(jax.random.key(3), 20, 10, 5)
+    c = mlp_init(jax.random.key(4), 20, 10, 5)
     for la, lb, lc in zip(a, b, c):
         np.testing.assert_array_equal(la["W"], lb["W"])
         assert not np.array_equal(la["W"], lc["W"])
@@ -145,16 +164,37 @@ def test_synthetic_noise_has_the_given_scale():
 
 @pytest.mark.parametrize("name", INITS)
 def test_every_init_passes_its_sigma_on(name):
-    init = INITS[name]
-    sizes = {"dense_init": (300, 30), "linreg_init": (9000,), "softmax_init": (300, 30), "mlp_init": (300, 30, 30)}[name]
-    layers = init(jax.random.key(0), *sizes, sigma=1.0)
-    layers = layers if isinstance(layers, list) else [layers]
+    make, inputs = {"linear": (lambda sigma: nn.linear(30, sigma=sigma), 300),
+                    "linear_regression": (lambda sigma: models.linear_regression(sigma), 9000),
+                    "softmax_regression": (lambda sigma: models.softmax_regression(30, sigma), 300),
+                    "mlp": (lambda sigma: models.mlp(30, 30, sigma=sigma), 300),
+                    "dropout_mlp": (lambda sigma: models.dropout_mlp(30, (0.5,), 30, sigma=sigma), 300)}[name]
+    layers = _dense_layers(make(1.0), jax.random.key(0), (1, inputs))
     assert float(layers[0]["W"].std()) == pytest.approx(1.0, rel=0.05)
-    uniform = init(jax.random.key(0), *sizes, sigma=None)
-    uniform = uniform if isinstance(uniform, list) else [uniform]
+    uniform = _dense_layers(make(None), jax.random.key(0), (1, inputs))
     assert float(jnp.abs(uniform[0]["b"]).min()) > 0  # nn.Linear's init: a nonzero bias
 
 
 def test_default_sizes_are_fashion_mnist_s():
-    assert [layer["W"].shape for layer in models.mlp_init(jax.random.key(0))] == [(256, 784), (10, 256)]
-    assert models.softmax_init(jax.random.key(0))["W"].shape == (10, 784)
+    assert [layer["W"].shape for layer in _dense_layers(models.mlp(), jax.random.key(0), (1, 28, 28))] == [
+        (256, 784), (10, 256)]
+    assert _dense_layers(models.softmax_regression(), jax.random.key(0), (1, 28, 28))[0]["W"].shape == (10, 784)
+    assert [layer["W"].shape for layer in _dense_layers(models.dropout_mlp(), jax.random.key(0), (1, 28, 28))] == [
+        (256, 784), (256, 256), (10, 256)]
+
+
+# ---------------------------------------------------------------- Xavier, through nn.linear's W_init
+
+
+@pytest.mark.parametrize("fan_in, fan_out", [(300, 100), (50, 800)])
+def test_xavier_uniform_fills_the_band_of_its_fan_average_and_keeps_a_zero_bias(fan_in, fan_out):
+    from jaxdl import initializers
+
+    layer = models.init(nn.linear(fan_out, W_init=initializers.xavier()), jax.random.key(0), (1, fan_in))
+    assert layer["W"].shape == (fan_out, fan_in)
+    _uniform_checks(layer["W"], np.sqrt(6 / (fan_in + fan_out)))  # torch.nn.init.xavier_uniform_
+    np.testing.assert_array_equal(layer["b"], 0.0)
+    normal = models.init(nn.linear(fan_out, W_init=initializers.xavier("normal")), jax.random.key(0), (1, fan_in))
+    assert float(normal["W"].std()) == pytest.approx(np.sqrt(2 / (fan_in + fan_out)), rel=0.03)
+    with pytest.raises(ValueError, match="distribution must be 'uniform', 'normal' or 'truncated_normal'"):
+        initializers.xavier("laplace")

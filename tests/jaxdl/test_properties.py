@@ -76,12 +76,13 @@ def test_arbitrary_bytes_parse_as_idx_or_raise_data_error(content):
 
 
 _DS = data.synthetic_regression(jax.random.key(0), num_train=64, num_val=16)
-_PARAMS = models.linreg_init(jax.random.key(1), 2)
+_LINREG = models.linear_regression()
+_PARAMS = models.init(_LINREG, jax.random.key(1), (1, 2))
 
 
 def _fit(**kw):
-    options = dict(key=jax.random.key(0), epochs=1, batch_size=8, metric=None, progress=False) | kw
-    return training.fit(models.linreg_apply, losses.squared_loss, _PARAMS, _DS, optimizers.sgd(0.03), **options)
+    options = dict(key=jax.random.key(0), epochs=1, batch_size=8, metric=None, callbacks=()) | kw
+    return training.fit(_LINREG, losses.squared_loss, _PARAMS, _DS, optimizers.sgd(0.03), **options)
 
 
 not_counts = st.one_of(st.booleans(), st.floats(allow_nan=True), st.text(max_size=3), st.none(),
@@ -132,11 +133,12 @@ def test_classifier_labels_are_accepted_only_when_valid(y):
 def test_fit_trains_on_valid_labels_and_refuses_the_rest(labels):
     X = jnp.asarray(np.arange(12 * 4, dtype=np.uint8).reshape(12, 2, 2))
     ds = Dataset(X, jnp.asarray(labels), X, jnp.asarray(labels))
-    params = models.softmax_init(jax.random.key(0), 4, 3)
-    fit = lambda: training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, ds,  # noqa: E731
-                               optimizers.sgd(0.1), key=jax.random.key(0), epochs=1, batch_size=4, progress=False)
+    model = models.softmax_regression(3)
+    params = models.init(model, jax.random.key(0), (1, 2, 2))
+    fit = lambda: training.fit(model, losses.softmax_cross_entropy, params, ds,  # noqa: E731
+                               optimizers.sgd(0.1), key=jax.random.key(0), epochs=1, batch_size=4, callbacks=())
     if ((0 <= labels) & (labels < 3)).all():
-        assert fit()[1].epochs == 1
+        assert fit().history.epochs == 1
     else:
         with pytest.raises(ValueError, match=r"outside the range \[0, 3\)"):
             fit()

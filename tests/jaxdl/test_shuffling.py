@@ -14,9 +14,10 @@ def _step_losses_at_fixed_params(key_seed: int, epochs: int = 3) -> np.ndarray:
     """Per-step losses of fit with an optimizer that never moves the parameters: each step's loss then
     depends only on which examples its minibatch holds, so the losses of an epoch spell out its order."""
     ds = data.synthetic_regression(jax.random.key(0), num_train=64, num_val=8)
-    params = models.linreg_init(jax.random.key(1), 2)
-    _, history = training.fit(models.linreg_apply, losses.squared_loss, params, ds, optax.set_to_zero(),
-                              key=jax.random.key(key_seed), epochs=epochs, batch_size=8, metric=None, progress=False)
+    model = models.linear_regression()
+    params = models.init(model, jax.random.key(1), (1, 2))
+    history = training.fit(model, losses.squared_loss, params, ds, optax.set_to_zero(), key=jax.random.key(key_seed),
+                           epochs=epochs, batch_size=8, metric=None, callbacks=()).history
     return history.train_loss.reshape(epochs, -1)
 
 
