@@ -64,21 +64,22 @@ DEVICES_SCRIPT = """
     sharding.shard_plan = shard_plan
     runs["fit plan shard shapes"] = np.array(seen)
     # the Python loop over the same jitted step, sharded the same way
-    _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy,
-                              models.softmax_init(jax.random.key(0)), Dataset(*data), optimizers.sgd(0.1),
-                              key=jax.random.key(1), epochs={epochs}, batch_size={batch}, mesh=2, loop="python",
-                              progress=False)
+    net = models.softmax_regression()
+    start = models.init(net, jax.random.key(0), (1, 28, 28))
+    history = training.fit(net, losses.softmax_cross_entropy, start, Dataset(*data), optimizers.sgd(0.1),
+                           key=jax.random.key(1), epochs={epochs}, batch_size={batch}, mesh=2, loop="python",
+                           callbacks=()).history
     runs["softmax 2 python-loop losses"] = history.train_loss
     # how the epoch is laid out on 4 devices: the plan's shards, and the collectives XLA put in
     mesh = sharding.data_mesh(4)
     idx, mask = sharding.shard_plan(mesh, *training.batch_plan(np.arange(len(data[0])), {batch}))
     runs["plan shard shapes"] = np.array([s.data.shape for s in idx.addressable_shards])
-    params = sharding.replicate(mesh, models.softmax_init(jax.random.key(0)))
+    params = sharding.replicate(mesh, start)
     opt = optimizers.sgd(0.1)
     train = Dataset(*sharding.replicate(mesh, data))
-    epoch = training.make_train_epoch(models.softmax_apply, losses.softmax_cross_entropy, opt,
-                                      sharding.sharded_batches(mesh, training.default_preprocess))
-    hlo = epoch.lower(params, opt.init(params), train.X_train, train.y_train, idx, mask).compile().as_text()
+    epoch = jax.jit(training.make_train_epoch(net, losses.softmax_cross_entropy, opt,
+                                              sharding.sharded_batches(mesh, training.default_preprocess)))
+    hlo = epoch.lower(params, None, opt.init(params), train.X_train, train.y_train, idx, mask).compile().as_text()
     runs["all-reduces"] = np.array(hlo.count("all-reduce-start") + hlo.count("all-reduce("))
     runs["all-gathers"] = np.array(hlo.count("all-gather"))
     np.savez(sys.argv[1], **runs)
@@ -147,21 +148,25 @@ def test_batch_padded_to_the_devices_with_masked_examples():
     assert sharding.pad_plan(idx, mask, 5)[0].shape == (2, 5)  # already a multiple: unchanged
 
 
-def fit_with_mesh(mesh):
+SOFTMAX = models.softmax_regression()
+
+
+def _softmax_params():
+    return models.init(SOFTMAX, jax.random.key(0), (1, 28, 28))
+
+
+def fit_with_mesh(mesh, **kw):
     data = Dataset(*small_data())
-    return training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)),
-                        data, optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=mesh,
-                        progress=False)
+    return training.fit(SOFTMAX, losses.softmax_cross_entropy, _softmax_params(), data, optimizers.sgd(0.1),
+                        key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=mesh, callbacks=(), **kw)
 
 
 @pytest.mark.parametrize("loop", ["scan", "python"])
 def test_with_a_mesh_every_minibatch_plan_is_cut_over_the_data_axis(monkeypatch, loop):
-    lowered = record_lowerings(monkeypatch, training, {"scan": "make_train_epoch", "python": "make_train_step"}[loop])
-    data = Dataset(*small_data())
-    training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)), data,
-                 optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=1, loop=loop,
-                 progress=False)
-    ((params, _, X, _, idx, mask, _),) = lowered
+    lowered = record_lowerings(monkeypatch, jax, "jit")
+    fit_with_mesh(1, loop=loop)
+    epochs = [args for args in lowered if len(args) == 9]  # the epoch's or the step's (the evaluation takes 4)
+    ((params, _, _, X, _, idx, mask, _, _),) = epochs
     mesh = jax.tree.leaves(params)[0].sharding.mesh
     assert mesh.axis_names == (sharding.DATA_AXIS,)
     assert idx.sharding == mask.sharding == sharding.batch_sharding(mesh, idx.ndim, axis=idx.ndim - 1)
@@ -185,11 +190,8 @@ def test_a_mesh_that_is_neither_mesh_nor_count_is_refused(mesh):
 
 
 def test_dropout_keys_with_a_mesh_are_refused_before_compiling():
-    data = Dataset(*small_data())
     with pytest.raises(ValueError) as err:
-        training.fit(models.softmax_apply, losses.softmax_cross_entropy, models.softmax_init(jax.random.key(0)),
-                     data, optimizers.sgd(0.1), key=jax.random.key(1), epochs=1, batch_size=BATCH, mesh=1,
-                     step_rng=jax.random.key(2), progress=False)
+        fit_with_mesh(1, step_rng=jax.random.key(2))
     assert str(err.value) == ("step_rng (dropout) with mesh= is not supported yet: the per-step masks would have to "
                               "be sharded with the batch; train on one device, or without step_rng")
 

@@ -43,9 +43,10 @@ def test_load_tfds_values_lie_in_pixel_and_class_ranges(mocked):
 
 
 def test_load_tfds_data_trains_with_fit(mocked):
-    params = models.softmax_init(jax.random.key(0))
-    _, history = training.fit(models.softmax_apply, losses.softmax_cross_entropy, params, mocked,
-                              optimizers.sgd(0.1), key=jax.random.key(1), epochs=2, batch_size=8, progress=False)
+    model = models.softmax_regression()
+    params = models.init(model, jax.random.key(0), (1, 28, 28))
+    history = training.fit(model, losses.softmax_cross_entropy, params, mocked, optimizers.sgd(0.1),
+                           key=jax.random.key(1), epochs=2, batch_size=8, callbacks=()).history
     assert history.train_loss.shape == (2 * 5,) and np.isfinite(history.train_loss).all()
     assert history.val_metric.shape == (2,) and 0 <= history.val_metric.min() <= history.val_metric.max() <= 1
 
