@@ -169,3 +169,16 @@ def test_losses_sum_over_the_outputs_of_each_example():
     y = jnp.array([[0.0, 0.0], [1.0, 1.0]])
     np.testing.assert_allclose(losses.absolute_loss(y_hat, y), [3.0, 4.0])
     np.testing.assert_allclose(losses.squared_loss(y_hat, y), [2.5, 4.0])
+
+
+def test_dropout_mlp_drops_each_hidden_activation_in_training():
+    model = models.dropout_mlp((4, 3), (0.2, 0.5), 2, activation=nn.sigmoid, mask=nn.given_mask)
+    params = models.init(model, jax.random.key(0), (1, 5))
+    X = jax.random.normal(jax.random.key(1), (2, 5))
+    m1 = jnp.array([[1, 0, 1, 1], [0, 1, 1, 1]], bool)
+    m2 = jnp.array([[1, 1, 0], [0, 1, 1]], bool)
+    dense = _dense_layers(params)
+    H1 = jnp.where(m1, jax.nn.sigmoid(X @ dense[0]["W"].T + dense[0]["b"]) / 0.8, 0.0)  # after the activation
+    H2 = jnp.where(m2, jax.nn.sigmoid(H1 @ dense[1]["W"].T + dense[1]["b"]) / 0.5, 0.0)
+    np.testing.assert_allclose(model(params, X, train=True, rng=(m1, m2)), H2 @ dense[2]["W"].T + dense[2]["b"],
+                               rtol=1e-6)

@@ -267,3 +267,15 @@ def test_a_batch_norm_model_without_its_state_is_refused_saying_how_to_pass_it()
     with pytest.raises(ValueError, match=r"BatchNorm keeps running statistics: pass the state"):
         training.fit(model, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1), key=jax.random.key(1),
                      epochs=1, batch_size=8, callbacks=())
+
+
+def test_training_diverged_carries_a_batch_norm_models_state_from_before_the_epoch():
+    model, ds = _bn_classifier(), _images()
+    _, params, state = model.init(jax.random.key(1), (1, 4, 4))
+    with pytest.raises(training.TrainingDiverged) as info:  # every step's loss is above so low a threshold
+        training.fit(model, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1), state=state,
+                     key=jax.random.key(2), epochs=2, batch_size=8, callbacks=(), divergence_threshold=1e-3)
+    err = info.value
+    assert (err.epoch, err.step, err.params_epochs) == (1, 1, 0)
+    jax.tree.map(np.testing.assert_array_equal, err.state, state)  # not the state the epoch's steps left
+    jax.tree.map(np.testing.assert_array_equal, err.params, params)
