@@ -1,7 +1,7 @@
 """d2l 13.5: the tolerances of the multiple-devices experiment, each with its reason."""
 
-from experiments import ch5_2_mlp_implementation as mlp
-from experiments import ch13_5_multiple_devices as multi
+from experiments.ch5 import ch5_2_mlp_implementation as mlp
+from experiments.ch13 import ch13_5_multiple_devices as multi
 
 
 def test_every_tolerance_says_why():

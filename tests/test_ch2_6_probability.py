@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import ch2_6_exercises as exercises
-from experiments import ch2_6_probability as probability
+from experiments.ch2 import ch2_6_probability_exercises as exercises
+from experiments.ch2 import ch2_6_probability as probability
 from experiments.harness import references
 
 

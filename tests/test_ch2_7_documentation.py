@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import ch2_7_documentation as documentation
-from experiments import ch2_7_exercises as exercises
+from experiments.ch2 import ch2_7_documentation as documentation
+from experiments.ch2 import ch2_7_documentation_exercises as exercises
 from experiments.harness import references
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from experiments import ch2_1_ndarray as ndarray
-from experiments import ch2_2_preprocessing as preprocessing
-from experiments import ch2_3_linear_algebra as linalg
-from experiments import ch2_4_calculus as calculus
-from experiments import ch2_5_autodiff as autodiff
-from experiments import ch2_5_exercises as exercises
+from experiments.ch2 import ch2_1_ndarray as ndarray
+from experiments.ch2 import ch2_2_preprocessing as preprocessing
+from experiments.ch2 import ch2_3_linear_algebra as linalg
+from experiments.ch2 import ch2_4_calculus as calculus
+from experiments.ch2 import ch2_5_autodiff as autodiff
+from experiments.ch2 import ch2_5_autodiff_exercises as exercises
 from experiments.harness import references
 
 

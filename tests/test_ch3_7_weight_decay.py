@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import ch3_7_exercises as exercises
-from experiments import ch3_7_weight_decay as wd
-from experiments.ch3_4_linear_regression_scratch import linreg_params, replay_dataset
-from experiments.ch3_5_linear_regression_concise import mse
+from experiments.ch3 import ch3_7_weight_decay_exercises as exercises
+from experiments.ch3 import ch3_7_weight_decay as wd
+from experiments.ch3.ch3_4_linear_regression_scratch import linreg_params, replay_dataset
+from experiments.ch3.ch3_5_linear_regression_concise import mse
 from jaxdl import losses, models, optimizers
 from experiments.harness import references
 

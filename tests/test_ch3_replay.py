@@ -13,8 +13,8 @@ import pytest
 from jax.test_util import check_grads
 
 from experiments import ch3_4_exercises
-from experiments import ch3_4_linear_regression_scratch as scratch
-from experiments import ch3_5_linear_regression_concise as concise
+from experiments.ch3 import ch3_4_linear_regression_scratch as scratch
+from experiments.ch3 import ch3_5_linear_regression_concise as concise
 from jaxdl import losses, models, optimizers, training
 from experiments.harness import references
 
@@ -64,7 +64,7 @@ def test_the_two_stored_trajectories_agree_to_rounding_so_the_pairing_is_pinned_
 
 @pytest.mark.parametrize("scale", [0.999, 1.001])
 def test_the_replay_fails_for_an_optimizer_a_tenth_of_a_percent_off(scratch_ref, replay_setup, scale):
-    from experiments.common import Result
+    from experiments.harness.result import Result
 
     dataset, orders = replay_setup
     init = scratch.linreg_params(scratch_ref["init"]["w"], scratch_ref["init"]["b"])

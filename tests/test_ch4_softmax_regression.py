@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from experiments import ch4_4_exercises as exercises
-from experiments import ch4_4_softmax_regression_scratch as scratch
+from experiments.ch4 import ch4_4_softmax_regression_scratch_exercises as exercises
+from experiments.ch4 import ch4_4_softmax_regression_scratch as scratch
 from jaxdl import losses, models, optimizers
 from experiments.harness import references
 
-SCRATCH = ("ch4_4_softmax_scratch", losses.scratch_softmax_loss)
-CONCISE = ("ch4_5_softmax_concise", losses.softmax_cross_entropy)
+SCRATCH = ("ch4_4_softmax_regression_scratch", losses.scratch_softmax_loss)
+CONCISE = ("ch4_5_softmax_regression_concise", losses.softmax_cross_entropy)
 
 # (reference file and jaxdl loss, stored PyTorch run, jaxdl optimizer)
 REPLAYS = {
@@ -74,7 +74,7 @@ def test_softmax_model_losses_pass_check_grads_on_fashion_mnist(loss, fashion):
 
 
 def test_scratch_cross_entropy_of_the_book_example_is_torchs():
-    ref = references.load("ch4_4_softmax_scratch")["cross_entropy_example"]
+    ref = references.load("ch4_4_softmax_regression_scratch")["cross_entropy_example"]
     y_hat, y = jnp.asarray(ref["y_hat"], jnp.float32), jnp.asarray(ref["y"])
     value = losses.cross_entropy(y_hat, y).mean()
     np.testing.assert_allclose(value, ref["cross_entropy"], rtol=1e-6)
@@ -83,7 +83,7 @@ def test_scratch_cross_entropy_of_the_book_example_is_torchs():
 
 @pytest.mark.parametrize("case", ["one_input_100", "inputs_100_and_200", "all_below_minus_100"])
 def test_naive_softmax_overflows_as_in_torch_and_the_shifted_one_does_not(case: str):
-    ref = references.load("ch4_4_exercises")["overflow"][case]
+    ref = references.load("ch4_4_softmax_regression_scratch_exercises")["overflow"][case]
     X = jnp.asarray(ref["X"], jnp.float32)
     naive = np.asarray(losses.softmax(X))
     expected = np.asarray(ref["naive_softmax"], np.float32)

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import ch5_1_exercises, ch5_1_mlp
+from experiments.ch5 import ch5_1_mlp
+from experiments.ch5 import ch5_1_mlp_exercises as ch5_1_exercises
 from experiments.harness import references
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from experiments import ch5_2_mlp_implementation as mlp
-from experiments.common import Result
+from experiments.ch5 import ch5_2_mlp_implementation as mlp
+from experiments.harness.result import Result
 from jaxdl import losses, models, optimizers, training
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from experiments import ch5_3_forward_backward as fb
+from experiments.ch5 import ch5_3_forward_backward as fb
 from experiments.harness import references
 
 

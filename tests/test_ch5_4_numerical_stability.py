@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import ch5_4_exercises as exercises
-from experiments import ch5_4_numerical_stability as stability
+from experiments.ch5 import ch5_4_numerical_stability_exercises as exercises
+from experiments.ch5 import ch5_4_numerical_stability as stability
 from jaxdl import initializers
 from experiments.harness import references
 

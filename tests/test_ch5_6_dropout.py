@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import ch5_6_dropout as exp
-from experiments.common import Result
+from experiments.ch5 import ch5_6_dropout as exp
+from experiments.harness.result import Result
 from jaxdl import dropout, losses, models, optimizers, training
 from experiments.harness import references
 from jaxdl.data import Dataset
@@ -304,7 +304,7 @@ def test_fit_refuses_a_penalty_that_is_not_a_scalar_function_of_the_parameters(t
 
 
 def test_dropout_variance_is_e_h2_over_1_minus_p_minus_e_h_squared():
-    from experiments import ch5_6_exercises as exercises
+    from experiments.ch5 import ch5_6_dropout_exercises as exercises
 
     params = models.mlp_init(jax.random.key(0), 784, [64, 64], 10, sigma=None)
     X = jax.random.uniform(jax.random.key(1), (500, 784))

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import ch5_7_exercises as exercises
-from experiments import ch5_7_kaggle_house_prices as house
-from experiments.common import Margin
+from experiments.ch5 import ch5_7_kaggle_house_prices_exercises as exercises
+from experiments.ch5 import ch5_7_kaggle_house_prices as house
+from experiments.harness.result import Margin
 from jaxdl.datasets import kaggle_house
 from experiments.harness import references
 from jaxdl.datasets import DataError

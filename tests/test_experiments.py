@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.__main__ import discover
+from experiments.harness.runner import discover
 
 # experiment id -> the files it writes into its output directory (figures, and 2.2's CSV)
 OUTPUTS = {

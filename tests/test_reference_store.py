@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from experiments.__main__ import discover
+from experiments.harness.runner import discover
 from experiments.harness import references
-from experiments.harness.references import REFERENCE_DIR, ReferenceError
+from experiments.harness.references import REFERENCE_ROOT, ReferenceError
 
-FILES = sorted(REFERENCE_DIR.glob("*.json"))
+FILES = references.files()
 
 
 def test_there_are_reference_files_for_every_chapter():
@@ -28,7 +28,7 @@ def test_reference_file_is_well_formed(path):
     assert meta["torch_version"].startswith("2.13.0")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", meta["date"])
     assert meta["command"].startswith("python -m experiments.reference")
-    assert (REFERENCE_DIR.parent.parent / meta["generator"]).is_file()
+    assert (REFERENCE_ROOT.parent / meta["generator"]).is_file()
     assert isinstance(payload["data"], dict) and payload["data"]
     assert references.load(path.stem) == payload["data"]
     assert path.stat().st_size < 1_000_000

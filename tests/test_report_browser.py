@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import pytest
 from needs import missing
 
-import experiments.__main__ as runner
+import experiments.harness.runner as runner
 from fake_experiments import fake_experiment as _fake
 
 # Runs in the report's page after everything (images included) has loaded, and writes what it measured into the

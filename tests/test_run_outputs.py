@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import experiments.__main__ as runner
-from experiments.__main__ import Experiment
+import experiments.harness.runner as runner
+from experiments.harness.runner import Experiment
 from fake_experiments import fake_experiment as _fake
 from jaxdl import files
 from jaxdl.files import OutputError
@@ -178,7 +178,7 @@ def test_an_unwritable_out_is_refused_before_any_experiment_runs(tmp_path, monke
 
 
 def test_a_module_run_with_an_unwritable_out_exits_2_before_running(tmp_path, capsys):
-    from experiments.common import cli
+    from experiments.harness.result import cli
 
     (tmp_path / "a_file").write_text("")
     with pytest.raises(SystemExit) as exit_info:
@@ -203,7 +203,7 @@ def test_sigint_to_a_running_process_exits_130_with_one_line(tmp_path):
         # Python's Ctrl-C handler, even if this process was started with SIGINT ignored (mutmut's workers
         # ignore it, and an ignored signal is inherited): the behaviour under test is the runner's, not this.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        import experiments.__main__ as runner
+        import experiments.harness.runner as runner
         module = types.ModuleType("experiments.fake_9_1")
         module.SECTION, module.TITLE = "9.1", "Sleeps"
         def run(result, fast):

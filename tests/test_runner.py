@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pytest
 
-import experiments.__main__ as runner
+import experiments.harness.runner as runner
 from fake_experiments import fake_experiment as _fake
 
 
@@ -67,7 +67,7 @@ def test_run_of_passing_experiments_exits_zero(tmp_path, monkeypatch):
 
 
 def test_module_command_line_exits_with_the_comparisons_verdict(tmp_path):
-    from experiments.common import cli
+    from experiments.harness.result import cli
 
     with pytest.raises(SystemExit) as passed:
         cli("9.1", "Passing", _passing, argv=["--fast", "--out", str(tmp_path / "a")])

@@ -1,7 +1,7 @@
 """Every tolerance and band margin lives in its experiment's TOLERANCES table, is pinned here, and the
 README's table of tolerances says the same. Loosening one means changing a number below: a reviewed change.
 
-A new experiment module needs a TOLERANCES table (see experiments/common.py) and its values pinned in
+A new experiment module needs a TOLERANCES table (see experiments/harness/result.py) and its values pinned in
 PINNED; test_every_experiment_is_pinned fails until both are there."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from experiments import tolerances
-from experiments.__main__ import discover
-from experiments.common import Margin, Result, Tolerance
+from experiments.harness.runner import discover
+from experiments.harness.result import Margin, Result, Tolerance
 from experiments.harness.references import TREE_RTOL
 
 # module -> entry -> (rtol, atol) for a Tolerance, a number for a Margin
@@ -25,14 +25,14 @@ PINNED = {
         'exact': (1e-06, 0.0),
         'book': (0.0, 5e-05),
     },
-    'ch2_6_exercises': {
+    'ch2_6_probability_exercises': {
         'sampling_z': 4.0,
         'exact': (1e-06, 0.0),
     },
     'ch2_7_documentation': {
         'sampling_z': 4.0,
     },
-    'ch2_7_exercises': {
+    'ch2_7_documentation_exercises': {
         'sampling_z': 4.0,
     },
     'ch5_4_numerical_stability': {
@@ -46,7 +46,7 @@ PINNED = {
         'float64': (1e-12, 0.0),
         'sampling_z': 4.0,
     },
-    'ch5_4_exercises': {
+    'ch5_4_numerical_stability_exercises': {
         'replay_losses': (0.0001, 0.0),
         'replay_params': (0.0, 1e-05),
         'singular_values': (1e-05, 1e-05),
@@ -61,7 +61,7 @@ PINNED = {
         'decay = penalty': (1e-05, 1e-09),
         'book band sds': 1.5,
     },
-    'ch3_7_exercises': {
+    'ch3_7_weight_decay_exercises': {
         'replay steps': (0.0001, 1e-11),
         'epoch losses': (0.0001, 0.0),
         'final parameters': (0.0, 1e-06),
@@ -80,7 +80,7 @@ PINNED = {
         'band val_acc': 0.01,
         'band losses': 0.03,
     },
-    'ch5_6_exercises': {
+    'ch5_6_dropout_exercises': {
         'band val_acc': 0.01,
         'band losses': 0.03,
         'variance': (0.05, 0.0),
@@ -94,7 +94,7 @@ PINNED = {
         'val': (0.0001, 0.0),
         'band_sds': 2.5,
     },
-    'ch5_7_exercises': {
+    'ch5_7_kaggle_house_prices_exercises': {
         'sweep_margin': 0.02,
         'raw_step_loss': (0.0001, 0.0),
     },
@@ -117,7 +117,7 @@ PINNED = {
         'd2 cubic': (1e-06, 1e-06),
         'd2 sin': (1e-06, 1e-07),
     },
-    'ch2_5_exercises': {
+    'ch2_5_autodiff_exercises': {
         'derivatives': (1e-05, 1e-06),
         'hvp': (1e-05, 1e-05),
         'control flow': (1e-06, 0.0),
@@ -127,7 +127,7 @@ PINNED = {
         'density vs float32': (1e-06, 0.0),
         'curve sum': (1e-05, 0.0),
     },
-    'ch3_1_exercises': {
+    'ch3_1_linear_regression_exercises': {
         'mean': (1e-06, 0.0),
         'grid search atol in grid steps': 1.0,
         'losses': (1e-05, 0.0),
@@ -145,7 +145,7 @@ PINNED = {
         'gradients at init': (1e-05, 0.0),
         'book band sds': 1.5,
     },
-    'ch3_4_exercises': {
+    'ch3_4_linear_regression_scratch_exercises': {
         'gradients at init': (1e-05, 0.0),
         'error in w': (0.0, 1e-05),
         'replay steps': (0.0001, 0.0),
@@ -184,7 +184,7 @@ PINNED = {
         'init loss': (1e-06, 0.0),
         'softmax example': (1e-06, 0.0),
     },
-    'ch4_4_exercises': {
+    'ch4_4_softmax_regression_scratch_exercises': {
         'subnormal': (1e-06, 2**-126),
         'values': (1e-06, 0.0),
         'stable cross-entropy': (1e-06, 1e-06),
@@ -199,7 +199,7 @@ PINNED = {
         'grid': (0.0, 2e-06),
         'grad alpha': (1e-06, 0.0),
     },
-    'ch5_1_exercises': {
+    'ch5_1_mlp_exercises': {
         'grad alpha': (1e-06, 0.0),
         "swish'(x_min)": (0.0, 1e-06),
         'swish grid': 0.0006250000000000001,
@@ -218,7 +218,7 @@ PINNED = {
         'val loss': (0.0001, 0.0),
         'val acc': (0.0, 0.001),
     },
-    'ch5_2_exercises': {
+    'ch5_2_mlp_implementation_exercises': {
         'band val_acc': 0.01,
         'band losses': 0.03,
     },
@@ -239,7 +239,7 @@ def _pins(table: dict) -> dict:
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_every_experiment_has_a_tolerance_table_with_reasons(name):
     table = getattr(EXPERIMENTS[name], "TOLERANCES", None)
-    assert isinstance(table, dict), f"{name} has no TOLERANCES table (see experiments/common.py)"
+    assert isinstance(table, dict), f"{name} has no TOLERANCES table (see experiments/harness/result.py)"
     for entry_name, entry in table.items():
         assert isinstance(entry, (Tolerance, Margin)), f"{name}: {entry_name} is not a Tolerance or a Margin"
         assert len(entry.why.split()) >= 4, f"{name}: {entry_name} needs its reason"
@@ -278,7 +278,7 @@ def test_experiments_take_their_tolerances_from_the_table(name):
 
 def test_readme_table_is_generated_from_the_tables():
     section = tolerances.readme_section(tolerances.README.read_text())
-    assert section == tolerances.markdown(), "run `python -m experiments.tolerances --write`"
+    assert section == tolerances.markdown(), "run `python -m experiments.harness.tolerances --write`"
 
 
 def test_readme_table_shows_each_pinned_number():

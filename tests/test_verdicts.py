@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import experiments.__main__ as runner
+import experiments.harness.runner as runner
 from fake_experiments import fake_experiment as _fake
-from experiments.common import Result, cli
+from experiments.harness.result import Result, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,7 +153,7 @@ def test_module_cli_interrupted_exits_130_saying_where_the_figures_are(tmp_path,
 
 
 MODULE = """
-from experiments.common import cli
+from experiments.harness.result import cli
 
 def run(result, fast):
     result.compare("passes", 1.0, 1.0)
@@ -202,7 +202,7 @@ def test_a_saved_figure_is_listed_announced_and_closed_and_no_other(tmp_path, ca
 
 
 def test_execute_announces_the_section_prints_the_table_and_counts_what_passed(tmp_path, capsys):
-    from experiments.common import execute
+    from experiments.harness.result import execute
     from experiments.harness import references
 
     seen = []

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from experiments.reference.d2l_torch import SGD
+from experiments.harness.torch_d2l import SGD
 
 TRUE_W = (2.0, -3.4)
 TRUE_B = 4.2
@@ -440,10 +440,10 @@ def generate() -> dict[str, dict]:
     """All chapter 3 reference files: {file name: data}."""
     return {
         "ch3_1_linear_regression": linear_regression(),
-        "ch3_1_exercises": linear_regression_exercises(),
+        "ch3_1_linear_regression_exercises": linear_regression_exercises(),
         "ch3_2_oo_design": oo_design(),
         "ch3_3_synthetic_data": synthetic_data(),
         "ch3_4_linear_regression_scratch": scratch(),
-        "ch3_4_exercises": scratch_exercises(),
+        "ch3_4_linear_regression_scratch_exercises": scratch_exercises(),
         "ch3_5_linear_regression_concise": concise(),
     }

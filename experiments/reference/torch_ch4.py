@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from experiments.reference.d2l_torch import SGD
+from experiments.harness.torch_d2l import SGD
 from jaxdl.datasets.fashion_mnist import FILES, locate
 
 TEXT_LABELS = (
@@ -473,9 +473,9 @@ def generate() -> dict[str, dict]:
             "ch4_1_softmax_regression": softmax_regression_basics(),
             "ch4_2_image_classification_dataset": image_classification_dataset(data),
             "ch4_3_base_classification": base_classification(),
-            "ch4_4_softmax_scratch": softmax_scratch(data),
-            "ch4_4_exercises": softmax_exercises(data),
-            "ch4_5_softmax_concise": softmax_concise(data),
+            "ch4_4_softmax_regression_scratch": softmax_scratch(data),
+            "ch4_4_softmax_regression_scratch_exercises": softmax_exercises(data),
+            "ch4_5_softmax_regression_concise": softmax_concise(data),
         }
     finally:
         torch.set_num_threads(threads)

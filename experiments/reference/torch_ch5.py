@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.reference.d2l_torch import SGD
+from experiments.harness.torch_d2l import SGD
 from jaxdl.datasets import fashion_mnist
 
 # d2l 5.1 plots every activation over this grid.
@@ -354,7 +354,7 @@ def generate() -> dict[str, dict]:
         concise = lambda: MLPConcise(10, (NUM_HIDDENS,))  # noqa: E731
         return {
             "ch5_1_mlp": activations(),
-            "ch5_1_exercises": activation_exercises(),
+            "ch5_1_mlp_exercises": activation_exercises(),
             "ch5_2_mlp_implementation": {
                 "replay": {kind: replay(kind, data) for kind in REPLAY_SEEDS},
                 "book": {
@@ -362,7 +362,7 @@ def generate() -> dict[str, dict]:
                     "concise": book("concise", concise, "torch.optim.SGD", data, BOOK_SEEDS),
                 },
             },
-            "ch5_2_exercises": {
+            "ch5_2_mlp_implementation_exercises": {
                 "hiddens": list(EXERCISE_HIDDENS),
                 "book": {
                     name: book(name, lambda act=act: MLPConcise(10, EXERCISE_HIDDENS, act), "torch.optim.SGD",
