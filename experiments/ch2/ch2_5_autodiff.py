@@ -10,6 +10,7 @@ import numpy as np
 
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
 from experiments.harness import references
+from experiments.ch2.common import control_flow
 
 SECTION = "2.5"
 TITLE = "Automatic differentiation"
@@ -36,22 +37,6 @@ def detached_product(x: jax.Array) -> jax.Array:
     """z = u * x with u = x * x treated as a constant (PyTorch's y.detach())."""
     u = jax.lax.stop_gradient(x * x)
     return u * x
-
-
-def control_flow(a: jax.Array) -> jax.Array:
-    """d2l's f(a): doubles a until its norm reaches 1000, then scales by 100 if the sum is not positive.
-
-    Plain Python `while` and `if`: fine under jax.grad, which evaluates on concrete values, but not under
-    jax.jit, which traces with abstract ones.
-    """
-    b = a * 2
-    while jnp.linalg.norm(b) < 1000:
-        b = b * 2
-    if b.sum() > 0:
-        c = b
-    else:
-        c = 100 * b
-    return c
 
 
 def gradients(x: jax.Array) -> dict[str, Any]:

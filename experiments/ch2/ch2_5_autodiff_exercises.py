@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch2.ch2_5_autodiff import control_flow
+from experiments.ch2.common import control_flow
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
 from experiments.harness import references
 

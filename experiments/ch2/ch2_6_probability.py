@@ -13,6 +13,14 @@ import numpy as np
 
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from experiments.harness import references
+from experiments.ch2.common import (
+    PROBABILITY_EXACT,
+    PROBABILITY_SAMPLING_Z,
+    SAMPLING_Z,
+    compare_samples,
+    frequency_error,
+    z_scores,
+)
 
 SECTION = "2.6"
 TITLE = "Probability and statistics"
@@ -23,31 +31,10 @@ FAIR_COIN = (0.5, 0.5)
 
 # Every tolerance of this experiment, with its reason.
 TOLERANCES: Tolerances = {
-    "sampling_z": Margin(4.0, why="JAX's and PyTorch's generators differ, so two draws are compared as two independent "
-                         "samples: their difference in standard errors (binomial sqrt(2 p (1 - p) / n) for "
-                         "frequencies, sqrt(2 var / n) for means, sqrt(2 (m4 - var^2) / n) for variances) must be "
-                         "within 4, which a correct sampler misses with probability 6e-5 per number (normal "
-                         "approximation)"),
-    "exact": Tolerance(rtol=1e-6, why="expectations and posteriors in float32 against PyTorch's float64"),
+    "sampling_z": PROBABILITY_SAMPLING_Z,
+    "exact": PROBABILITY_EXACT,
     "book": Tolerance(atol=5e-5, why="the book prints its posteriors to 4 decimals"),
 }
-SAMPLING_Z = TOLERANCES["sampling_z"].value
-
-
-def z_scores(ours, theirs, standard_error) -> np.ndarray:
-    """The difference of two estimates in standard errors of that difference."""
-    return (np.asarray(ours, np.float64) - np.asarray(theirs, np.float64)) / np.asarray(standard_error, np.float64)
-
-
-def compare_samples(result: Result, quantity: str, ours, theirs, standard_error) -> None:
-    """One row: the z-scores of ours - theirs must all lie within +-SAMPLING_Z."""
-    z = z_scores(ours, theirs, standard_error)
-    result.compare(f"{quantity} (z-score of the difference)", z, np.zeros_like(z), atol=SAMPLING_Z)
-
-
-def frequency_error(p, n: int, samples: int = 2) -> np.ndarray:
-    """Standard error of a frequency of n draws at probability p, or of the difference of `samples` such."""
-    return np.sqrt(samples * np.asarray(p) * (1 - np.asarray(p)) / n)
 
 
 # --- 2.6.1-2.6.2 coins and dice -------------------------------------------------------------------------

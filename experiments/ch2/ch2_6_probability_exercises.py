@@ -11,8 +11,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch2 import ch2_6_probability as ch2_6
-from experiments.ch2.ch2_6_probability import compare_samples, frequency_error
+from experiments.ch2.common import PROBABILITY_EXACT, PROBABILITY_SAMPLING_Z, compare_samples, frequency_error
 from experiments.harness.result import Result, Tolerances, cli
 from jaxdl import plotting
 from experiments.harness import references
@@ -22,7 +21,7 @@ TITLE = "Probability and statistics: exercises"
 REFERENCE = "ch2_6_probability_exercises"
 
 # 2.6's tolerances: sampling_z for draws (compare_samples is 2.6's), exact for sums.
-TOLERANCES: Tolerances = {key: ch2_6.TOLERANCES[key] for key in ("sampling_z", "exact")}
+TOLERANCES: Tolerances = {"sampling_z": PROBABILITY_SAMPLING_Z, "exact": PROBABILITY_EXACT}
 REPEATS, TOSSES = 2000, 10000
 PATIENTS = 2_000_000
 

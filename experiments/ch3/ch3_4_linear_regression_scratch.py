@@ -12,7 +12,7 @@ import optax
 
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import data, losses, models, optimizers, plotting, training
-from experiments.harness import references
+from experiments.harness import bands, references
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
 
@@ -36,7 +36,7 @@ TRUE_B = 4.2
 REPLAY_RTOL = TOLERANCES["replay steps"].rtol
 PARAM_ATOL = TOLERANCES["replay parameters"].atol
 GRAD_RTOL = TOLERANCES["gradients at init"].rtol
-BAND_SDS = TOLERANCES["book band sds"].value  # see book_band
+BAND_SDS = TOLERANCES["book band sds"].value  # see check_book_band
 # The book rows are decided by the mean over NUM_KEYS jaxdl keys, not by one key: a single key sat at 0.01667
 # against a band top of 0.01704 in 3.5, where a harmless change could flip it. The mean of 8 runs varies
 # sqrt(8) times less than one run, so it lands inside the band unless jaxdl's runs are really off.
@@ -112,18 +112,6 @@ def compare_replay(result: Result, name: str, run: ReplayRun, ref: dict[str, Any
     result.compare(f"{name}: final b", np.asarray(run.params["b"]), np.ravel(ref["final"][bias]), atol=PARAM_ATOL)
 
 
-def book_band(values: Any) -> tuple[float, float]:
-    """[min - m, max + m] over PyTorch seeds with m = BAND_SDS standard deviations of the seeds.
-
-    The min and max of 20 seeds lie about 1.9 sd from their mean; widening by 1.5 sd makes the band about
-    +-3.4 sd, so a run with another RNG lands outside with a chance below 0.1% per quantity unless its
-    distribution really differs from PyTorch's.
-    """
-    values = np.asarray(values, np.float64)
-    margin = BAND_SDS * values.std(ddof=1)
-    return float(values.min() - margin), float(values.max() + margin)
-
-
 def book_quantities(epoch_train_loss: float, val_loss: float, w_error: Any, b_error: float) -> dict[str, float]:
     """The numbers checked against the band: d2l's last-epoch losses and its printed parameter errors."""
     w_error = np.ravel(w_error)
@@ -180,10 +168,13 @@ def check_book_band(result: Result, runs: list[dict[str, Any]], keys: list[jax.A
             axes = plotting.plot_history(history)
             result.save_figure(axes.figure, figure)
     theirs = torch_book_quantities(runs)
+    # The band is the seeds' [min - m, max + m], m = BAND_SDS standard deviations of the seeds: the min and max
+    # of 20 seeds lie about 1.9 sd from their mean, so the band is about +-3.4 sd, and a run with another RNG
+    # lands outside with a chance below 0.1% per quantity unless its distribution really differs from PyTorch's.
     for name in quantities[0]:
-        low, high = book_band(theirs[name])
-        result.within_mean(f"{label}: {name} (mean of {len(keys)} keys)", np.array([q[name] for q in quantities]),
-                           low, high, reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}; rule: {BAND_RULE}")
+        bands.check_mean(result, f"{label}: {name} (mean of {len(keys)} keys)", [q[name] for q in quantities],
+                         theirs[name], sds=BAND_SDS,
+                         reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}; rule: {BAND_RULE}")
     ours = {k: np.array([q[k] for q in quantities]) for k in quantities[0]}
     result.text(f"{label}: spread over {len(keys)} jaxdl keys and {len(runs)} PyTorch seeds (3 epochs each):\n\n"
                 + spread_table(ours, theirs))

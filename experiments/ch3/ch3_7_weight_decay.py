@@ -15,7 +15,7 @@ from experiments.ch3.ch3_4_linear_regression_scratch import ReplayRun, linreg_pa
 from experiments.ch3.ch3_5_linear_regression_concise import mse
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import data, losses, models, optimizers, plotting, training
-from experiments.harness import references
+from experiments.harness import bands, references
 from jaxdl.data import Dataset
 
 SECTION = "3.7"
@@ -172,13 +172,6 @@ def book_quantities(epoch_train_loss: float, val_loss: float, penalty: float) ->
             "l2_penalty(w)": float(penalty)}
 
 
-def band(values: Any) -> tuple[float, float]:
-    """[min - m, max + m] over the PyTorch seeds, m = TOLERANCES' "book band sds" standard deviations of the seeds."""
-    values = np.asarray(values, np.float64)
-    margin = TOLERANCES["book band sds"].value * values.std(ddof=1)
-    return float(values.min() - margin), float(values.max() + margin)
-
-
 def check_book(result: Result, runs: list[dict[str, Any]], keys: list[jax.Array], kind: str, lambd: float) -> list:
     """The mean of jaxdl's keys inside the band of the PyTorch seeds; returns every key's quantities."""
     quantities = []
@@ -187,11 +180,10 @@ def check_book(result: Result, runs: list[dict[str, Any]], keys: list[jax.Array]
         quantities.append(book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], l2_penalty(params)))
     theirs = {name: np.array([book_quantities(r["epoch_train_loss"][-1], r["val_loss"][-1], r["l2_penalty_w"])[name]
                               for r in runs]) for name in quantities[0]}
-    for name in quantities[0]:
-        low, high = band(theirs[name])
-        result.within_mean(f"book {kind}, lambda {lambd:g}: {name} (mean of {len(keys)} keys)",
-                           np.array([q[name] for q in quantities]), low, high,
-                           reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}; rule: {BAND_RULE}")
+    for name in quantities[0]:  # the seeds' [min - m, max + m], m = "book band sds" standard deviations of the seeds
+        bands.check_mean(result, f"book {kind}, lambda {lambd:g}: {name} (mean of {len(keys)} keys)",
+                         [q[name] for q in quantities], theirs[name], sds=TOLERANCES["book band sds"].value,
+                         reference=f"{len(runs)} seeds, mean {theirs[name].mean():.4g}; rule: {BAND_RULE}")
     return [quantities, theirs]
 
 

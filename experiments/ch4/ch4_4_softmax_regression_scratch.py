@@ -13,7 +13,7 @@ import optax
 from experiments.harness.result import cli, Margin, model_devices, Result, Tolerance, Tolerances
 from jaxdl import Dataset, History, losses, models, optimizers, plotting, training
 from jaxdl.datasets import fashion_mnist
-from experiments.harness import references
+from experiments.harness import bands, references
 from jaxdl.many import fit_many, stack, unstack
 
 SECTION = "4.4"
@@ -193,10 +193,9 @@ def check_book(result: Result, label: str, histories: list[History], book: dict[
     ours = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     for key in ours:
         seeds = np.array([run[key][epoch - 1] for run in book["runs"]])
-        low, high = seeds.min() - MARGINS[key], seeds.max() + MARGINS[key]
-        result.within_mean(
-            f"{label}: {key} after epoch {epoch}, mean of {len(runs)} keys (torch seeds ± {MARGINS[key]})",
-            [r[key] for r in runs], low, high,
+        bands.check_mean(
+            result, f"{label}: {key} after epoch {epoch}, mean of {len(runs)} keys (torch seeds ± {MARGINS[key]})",
+            [r[key] for r in runs], seeds, margin=MARGINS[key],
             reference=f"{seeds.min():.4f}..{seeds.max():.4f}; rule: mean of {len(runs)} jaxdl keys inside")
     return ours
 

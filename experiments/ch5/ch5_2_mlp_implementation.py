@@ -15,7 +15,7 @@ import optax
 from experiments.harness.result import cli, Margin, model_devices, Result, Tolerance, Tolerances
 from jaxdl import losses, models, optimizers, plotting, training
 from jaxdl.datasets import fashion_mnist
-from experiments.harness import references
+from experiments.harness import bands, references
 from jaxdl.data import Dataset
 from jaxdl.many import fit_many, stack, unstack
 from jaxdl.training import History
@@ -125,11 +125,9 @@ def check_band(result: Result, label: str, histories: Sequence[History], book: d
             for h in histories]
     for name in runs[0]:
         seeds = [run[e] for run in book[name]]
-        margin = acc_margin if name == "val_acc" else loss_margin
-        low, high = min(seeds) - margin, max(seeds) + margin
-        result.within_mean(f"{label}: {name}, epoch {e + 1}, mean of {len(runs)} keys",
-                           np.array([r[name] for r in runs]), low, high,
-                           reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds); rule: {BAND_RULE}")
+        bands.check_mean(result, f"{label}: {name}, epoch {e + 1}, mean of {len(runs)} keys",
+                         [r[name] for r in runs], seeds, margin=acc_margin if name == "val_acc" else loss_margin,
+                         reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds); rule: {BAND_RULE}")
 
 
 def loss_per_accuracy_point(books: list[dict[str, Any]]) -> float:

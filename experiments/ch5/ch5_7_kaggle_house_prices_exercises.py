@@ -15,7 +15,7 @@ from experiments.ch5.ch5_7_kaggle_house_prices import BATCH_SIZE, EPOCHS, K, LR,
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import models, optimizers, training
 from jaxdl.datasets import kaggle_house
-from experiments.harness import references
+from experiments.harness import bands, references
 from jaxdl.data import batch_plan
 from jaxdl.datasets.kaggle_house import HouseData
 from jaxdl.training import TrainingDiverged
@@ -58,10 +58,9 @@ def sweep(result: Result, data: HouseData, ref: dict[str, Any], fast: bool) -> d
             result.compare(f"lr {lr:g}: k-fold training diverges (NaN) for all {len(keys)} jaxdl keys, as in all "
                            "PyTorch seeds", bool(np.isnan(values).all()), True)
         else:
-            m = TOLERANCES["sweep_margin"].value
-            low, high = min(seeds) - m, max(seeds) + m
-            result.within_mean(f"lr {lr:g}: average validation log mse, mean of {len(keys)} keys", values, low, high,
-                               reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds)")
+            bands.check_mean(result, f"lr {lr:g}: average validation log mse, mean of {len(keys)} keys", values,
+                             seeds, margin=TOLERANCES["sweep_margin"].value,
+                             reference=f"{min(seeds):.4f}..{max(seeds):.4f} ({len(seeds)} seeds)")
     return ours
 
 
