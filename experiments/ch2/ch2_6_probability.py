@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
+from experiments.harness.result import Result, Tolerance, Tolerances, cli
 from experiments.harness import references
 from experiments.ch2.common import (
     PROBABILITY_EXACT,
@@ -19,7 +19,6 @@ from experiments.ch2.common import (
     SAMPLING_Z,
     compare_samples,
     frequency_error,
-    z_scores,
 )
 
 SECTION = "2.6"

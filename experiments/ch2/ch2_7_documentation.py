@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.harness.result import Margin, Result, Tolerances, cli
+from experiments.harness.result import Result, Tolerances, cli
 from experiments.ch2.common import DOCUMENTATION_SAMPLING_Z
 from experiments.harness import references
 

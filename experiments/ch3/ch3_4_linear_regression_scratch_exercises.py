@@ -8,8 +8,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from experiments.ch3 import ch3_4_linear_regression_scratch as ch3_4
-from experiments.ch3.ch3_4_linear_regression_scratch import (
+from experiments.ch3.linear_regression import (
+    REPLAY_PARAMETERS,
+    REPLAY_STEPS,
     ReplayRun,
     compare_replay,
     first_batch_grads,
@@ -30,8 +31,8 @@ REFERENCE = "ch3_4_linear_regression_scratch_exercises"
 TOLERANCES: Tolerances = {
     "gradients at init": Tolerance(rtol=1e-5, why="float32 gradients of one minibatch, summed in another order"),
     "error in w": Tolerance(atol=1e-5, why="parameters of size ~4 after the replayed float32 updates"),
-    "replay steps": ch3_4.TOLERANCES["replay steps"],  # compare_replay is 3.4's
-    "replay parameters": ch3_4.TOLERANCES["replay parameters"],
+    "replay steps": REPLAY_STEPS,  # compare_replay is 3.4's
+    "replay parameters": REPLAY_PARAMETERS,
 }
 DATA_REFERENCE = "ch3_4_linear_regression_scratch"
 GRAD_RTOL = TOLERANCES["gradients at init"].rtol

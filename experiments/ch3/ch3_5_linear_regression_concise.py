@@ -8,11 +8,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from experiments.ch3 import ch3_4_linear_regression_scratch as ch3_4
-from experiments.ch3.ch3_4_linear_regression_scratch import (
+from experiments.ch3.linear_regression import (
+    BOOK_BAND_SDS,
     GRAD_RTOL,
+    GRADIENTS_AT_INIT,
     LR,
     NUM_KEYS,
     check_book_band,
@@ -23,6 +23,7 @@ from experiments.ch3.ch3_4_linear_regression_scratch import (
 )
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
 from jaxdl import losses, models, optimizers, training
+from jaxdl.losses import mse
 from experiments.harness import references
 
 SECTION = "3.5"
@@ -30,16 +31,11 @@ TITLE = "Concise implementation of linear regression"
 REFERENCE = "ch3_5_linear_regression_concise"
 
 TOLERANCES: Tolerances = {
-    "gradients at init": ch3_4.TOLERANCES["gradients at init"],
-    "book band sds": ch3_4.TOLERANCES["book band sds"],
+    "gradients at init": GRADIENTS_AT_INIT,
+    "book band sds": BOOK_BAND_SDS,
     "MSE = 2 x squared loss": Tolerance(rtol=1e-6, why="the same float32 mean, halved and not: rounding only"),
 }
 DATA_REFERENCE = "ch3_4_linear_regression_scratch"
-
-
-def mse(y_hat: jax.Array, y: jax.Array) -> jax.Array:
-    """nn.MSELoss per example: the mean over outputs of (y_hat - y)^2, without d2l 3.4's 1/2."""
-    return optax.squared_error(y_hat, y.reshape(y_hat.shape)).reshape(y_hat.shape[0], -1).mean(axis=1)
 
 
 def params_from_torch(weight: Any, bias: Any) -> models.Params:

@@ -3,28 +3,40 @@ masked to the weights), replayed step by step against PyTorch, and d2l's runs ag
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from experiments.ch3.ch3_4_linear_regression_scratch import ReplayRun, linreg_params, replay_dataset
-from experiments.ch3.ch3_5_linear_regression_concise import mse
+from experiments.ch3.linear_regression import ReplayRun, linreg_params, replay_dataset
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import data, losses, models, optimizers, plotting, training
 from experiments.harness import bands, references
+from experiments.ch3.weight_decay import (
+    BATCH_SIZE,
+    EPOCH_LOSSES,
+    EPOCHS,
+    FINAL_PARAMETERS,
+    LR,
+    NUM_INPUTS,
+    NUM_TRAIN,
+    NUM_VAL,
+    REPLAY_STEPS,
+    SIGMA,
+    l2_penalty,
+    replay,
+    scaled,
+)
+from jaxdl.losses import mse
 from jaxdl.data import Dataset
 
 SECTION = "3.7"
 TITLE = "Weight decay"
 REFERENCE = "ch3_7_weight_decay"
 
-NUM_TRAIN, NUM_VAL, NUM_INPUTS, BATCH_SIZE = 20, 100, 200, 5
 TRUE_W, TRUE_B, NOISE = 0.01, 0.05, 0.01
-LR, EPOCHS, SIGMA = 0.01, 10, 0.01
 LAMBDAS = (0.0, 3.0)
 # The book rows are decided by the mean over NUM_KEYS jaxdl keys (each key: its own data, init and orders),
 # not by any one key; each key's numbers are in the table too.
@@ -33,15 +45,9 @@ BAND_RULE = "mean of the jaxdl keys inside"
 
 # Every tolerance and band margin of this experiment, with its reason.
 TOLERANCES: Tolerances = {
-    "replay steps": Tolerance(rtol=1e-4, atol=1e-11, why="per-step losses: float32 sums over 200 inputs in another "
-                              "order, 40 steps. atol: per-step losses near 0: without decay the concise model "
-                              "interpolates the 20 examples and its minibatch MSE falls to ~1e-10, a difference of "
-                              "nearly equal float32 numbers; a float64 replay puts both float32 runs ~1e-3 "
-                              "(relative, ~2e-13 absolute) from it"),
-    "epoch losses": Tolerance(rtol=1e-4, why="validation losses after each epoch (and training losses over all 20 "
-                              "examples): float32 sums over 200 inputs in another order, 40 steps"),
-    "final parameters": Tolerance(atol=1e-6, why="final w and b (entries ~0.01): float32 rounding after 40 updates, "
-                                  "measured ~1e-8"),
+    "replay steps": REPLAY_STEPS,
+    "epoch losses": EPOCH_LOSSES,
+    "final parameters": FINAL_PARAMETERS,
     "l2 penalty": Tolerance(rtol=1e-4, why="d2l's 'L2 norm of w', a sum of 200 squares of the replayed w"),
     "decay = penalty": Tolerance(rtol=1e-5, atol=1e-9, why="decay in the optimizer against the penalty in the loss: "
                                  "the same update, w - lr (g + wd w), summed in another order; atol for entries "
@@ -52,21 +58,6 @@ TOLERANCES: Tolerances = {
 
 
 # ----------------------------------------------------------------------------- the model pieces
-
-
-def l2_penalty(params: models.Params) -> jax.Array:
-    """d2l's l2_penalty of the weights: sum(w^2) / 2 (the bias is not penalised)."""
-    return (params["W"] ** 2).sum() / 2
-
-
-def l1_penalty(params: models.Params) -> jax.Array:
-    """The L1 penalty of the weights: sum |w|."""
-    return jnp.abs(params["W"]).sum()
-
-
-def scaled(penalty: Callable[[models.Params], jax.Array], lambd: float) -> Callable[[models.Params], jax.Array]:
-    """lambd * penalty(params), the term d2l's WeightDecayScratch adds to its loss."""
-    return lambda params: lambd * penalty(params)
 
 
 def weights_only(params: models.Params) -> dict[str, bool]:
@@ -86,15 +77,6 @@ def high_dimensional_data(key: jax.Array) -> Dataset:
 
 
 # ----------------------------------------------------------------------------- replay
-
-
-def replay(apply: training.Apply, loss: training.Loss, params: Any, dataset: Dataset, orders: np.ndarray,
-           optimizer: optax.GradientTransformation, penalty: Callable | None = None) -> tuple[ReplayRun,
-                                                                                             training.History]:
-    """Trains through the stored minibatch orders, the penalty (if any) added to each step's loss as d2l does."""
-    params, history = training.fit(apply, loss, params, dataset, optimizer, orders=list(orders),
-                                   batch_size=BATCH_SIZE, metric=None, penalty=penalty, progress=False)
-    return ReplayRun(history.train_loss, history.val_loss, params), history
 
 
 def compare_replay(result: Result, name: str, run: ReplayRun, ref: dict[str, Any]) -> None:

@@ -8,9 +8,17 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch3.ch3_4_linear_regression_scratch import linreg_params, replay_dataset
-from experiments.ch3 import ch3_7_weight_decay as ch3_7
-from experiments.ch3.ch3_7_weight_decay import LR, l1_penalty, l2_penalty, replay, scaled
+from experiments.ch3.linear_regression import linreg_params, replay_dataset
+from experiments.ch3.weight_decay import (
+    EPOCH_LOSSES,
+    FINAL_PARAMETERS,
+    LR,
+    REPLAY_STEPS,
+    l1_penalty,
+    l2_penalty,
+    replay,
+    scaled,
+)
 from experiments.harness.result import Result, Tolerances, cli
 from jaxdl import losses, models, optimizers
 from experiments.harness import references
@@ -21,7 +29,7 @@ REFERENCE = "ch3_7_weight_decay_exercises"
 DATA_REFERENCE = "ch3_7_weight_decay"
 
 # The replays are 3.7's, with its tolerances.
-TOLERANCES: Tolerances = {key: ch3_7.TOLERANCES[key] for key in ("replay steps", "epoch losses", "final parameters")}
+TOLERANCES: Tolerances = {"replay steps": REPLAY_STEPS, "epoch losses": EPOCH_LOSSES, "final parameters": FINAL_PARAMETERS}
 # Not a tolerance, a threshold of the L1/L2 table: |w_i| below it counts as zero, a tenth of the true weights, 0.01
 NEAR_ZERO = 1e-3
 

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch3.ch3_5_linear_regression_concise import mse
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import models, optimizers, training
+from jaxdl.losses import mse
 from jaxdl.datasets import kaggle_house
 from experiments.harness import bands, references
 from jaxdl.data import Dataset

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch3.ch3_5_linear_regression_concise import mse
 from experiments.ch5.ch5_7_kaggle_house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run, replay_init
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import models, optimizers, training
+from jaxdl.losses import mse
 from jaxdl.datasets import kaggle_house
 from experiments.harness import bands, references
 from jaxdl.data import batch_plan
