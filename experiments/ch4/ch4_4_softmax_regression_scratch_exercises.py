@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch4.ch4_4_softmax_regression_scratch import (
+from experiments.ch4.softmax_regression import (
     BOOK_KEYS,
     EPOCHS,
     FAST_EPOCHS,

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ch4.ch4_4_softmax_regression_scratch import (
+from experiments.ch4.softmax_regression import (
     BATCH_SIZE,
     EPOCHS,
     FAST_EPOCHS,
