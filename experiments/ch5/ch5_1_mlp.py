@@ -13,14 +13,22 @@ import numpy as np
 from experiments.harness.result import cli, Result, Tolerance, Tolerances
 from jaxdl import plotting
 from experiments.harness import references
+from experiments.ch5.activations import (
+    VALUES,
+    compare_activation,
+    grid,
+    prelu,
+    prelu_alpha_gradient,
+    value_and_derivative,
+    VALUE_TOL,
+)
 
 SECTION = "5.1"
 TITLE = "Multilayer perceptrons"
 REFERENCE = "ch5_1_mlp"
 
 TOLERANCES: Tolerances = {
-    "values": Tolerance(rtol=1e-6, atol=1e-7, why="a float32 function evaluated by two libraries may differ in its "
-                                                  "last bits (ulp ~ 6e-8 relative)"),
+    "values": VALUES,
     "tanh": Tolerance(rtol=1e-6, atol=2.5e-7, why="XLA's float32 tanh is a fast approximation that can be 2 ulp of 1.0 "
                                                   "(2.4e-7) away from PyTorch's near |tanh| = 1"),
     "tanh grad": Tolerance(rtol=1e-6, atol=5e-7, why="1 - tanh^2 turns tanh's 2.4e-7 into up to 2 * 2.4e-7 absolute"),
@@ -29,16 +37,9 @@ TOLERANCES: Tolerances = {
     "grad alpha": Tolerance(rtol=1e-6, why="a float32 sum over the negative grid points, in another order"),
 }
 
-GRID = (-8.0, 8.0, 0.1)  # d2l: x = torch.arange(-8.0, 8.0, 0.1)
 PRELU_ALPHA = 0.25  # nn.PReLU's initial slope
 
-VALUE_TOL = TOLERANCES["values"]
 TANH_TOL = (TOLERANCES["tanh"], TOLERANCES["tanh grad"])
-
-
-def prelu(x: jax.Array, alpha: float | jax.Array) -> jax.Array:
-    """pReLU(x) = max(0, x) + alpha min(0, x): jax.nn.leaky_relu, whose slope may be a traced (learnable) value."""
-    return jax.nn.leaky_relu(x, alpha)
 
 
 def activations() -> dict[str, Callable[[jax.Array], jax.Array]]:
@@ -51,24 +52,6 @@ def activations() -> dict[str, Callable[[jax.Array], jax.Array]]:
     }
 
 
-def grid() -> jax.Array:
-    """d2l's x: jnp.arange(-8.0, 8.0, 0.1) in float32."""
-    return jnp.arange(*GRID)
-
-
-def value_and_derivative(f: Callable[[jax.Array], jax.Array], x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """f(x) and f'(x) at every point of x: jax.value_and_grad of the scalar function, vmapped over x.
-
-    PyTorch gets the same derivative as y.backward(torch.ones_like(x)) because each y_i depends on x_i only.
-    """
-    return jax.vmap(jax.value_and_grad(f))(x)
-
-
-def prelu_alpha_gradient(x: jax.Array, alpha: float) -> jax.Array:
-    """d/d alpha of sum_i pReLU(x_i, alpha) = sum_i min(0, x_i): what PyTorch accumulates in the slope's .grad."""
-    return jax.grad(lambda a: prelu(x, a).sum())(jnp.float32(alpha))
-
-
 def plot_with_derivative(x: jax.Array, y: jax.Array, dy: jax.Array, name: str) -> Any:
     """d2l's pair of plots: the activation and its gradient over x."""
     fig, (ax_y, ax_dy) = plt.subplots(1, 2, figsize=(7, 2.5))
@@ -76,14 +59,6 @@ def plot_with_derivative(x: jax.Array, y: jax.Array, dy: jax.Array, name: str) -
     plotting.plot(x, dy, "x", f"grad of {name}", axes=ax_dy)
     fig.tight_layout()
     return fig
-
-
-def compare_activation(result: Result, name: str, f: Callable, x_ref: jax.Array, ref: dict[str, Any],
-                       tolerances: tuple[Tolerance, Tolerance] = (VALUE_TOL, VALUE_TOL)) -> None:
-    """Values and derivatives of f on PyTorch's own grid against the stored ones."""
-    y, dy = value_and_derivative(f, x_ref)
-    result.compare(f"{name}(x)", y, ref["y"], tol=tolerances[0])
-    result.compare(f"d {name}(x) / dx", dy, ref["grad"], tol=tolerances[1])
 
 
 def run(result: Result, fast: bool) -> None:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 
-from experiments.ch5.ch5_1_mlp import compare_activation, grid, prelu, prelu_alpha_gradient, value_and_derivative
+from experiments.ch5.activations import compare_activation, grid, prelu, prelu_alpha_gradient, value_and_derivative
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import plotting
 from experiments.harness import references

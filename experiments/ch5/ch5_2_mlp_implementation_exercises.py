@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from experiments.ch5 import ch5_2_mlp_implementation as ch5_2
-from experiments.ch5.ch5_2_mlp_implementation import (
+from experiments.ch5.mlp import (
+    BAND_LOSSES,
+    BAND_VAL_ACC,
     BATCH_SIZE,
     BOOK_KEYS,
     EPOCHS,
@@ -37,7 +38,7 @@ TITLE = "Implementation of multilayer perceptrons: exercises"
 REFERENCE = "ch5_2_mlp_implementation_exercises"
 
 # The bands are 5.2's, widened by 5.2's margins (check_band).
-TOLERANCES: Tolerances = {key: ch5_2.TOLERANCES[key] for key in ("band val_acc", "band losses")}
+TOLERANCES: Tolerances = {"band val_acc": BAND_VAL_ACC, "band losses": BAND_LOSSES}
 
 ACTIVATIONS = {"relu_2hidden": jax.nn.relu, "sigmoid_2hidden": jax.nn.sigmoid}
 

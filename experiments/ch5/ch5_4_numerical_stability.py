@@ -15,6 +15,7 @@ import numpy as np
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import initializers, plotting
 from experiments.harness import references
+from experiments.ch5.stability import running_product
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.models import Params, mlp_apply
 from jaxdl.optimizers import sgd_update
@@ -63,18 +64,6 @@ def sigmoid_and_gradient(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 # --- 5.4.1.2 exploding gradients --------------------------------------------------------------------
-
-
-@jax.jit
-def running_product(matrices: jax.Array) -> jax.Array:
-    """M_0, M_0 @ M_1, ..., M_0 @ M_1 @ ... @ M_k: d2l's loop `M = M @ next` as a scan, every step kept."""
-
-    def step(M, next_matrix):
-        M = M @ next_matrix
-        return M, M
-
-    _, steps = jax.lax.scan(step, matrices[0], matrices[1:])
-    return jnp.concatenate([matrices[:1], steps])
 
 
 def frobenius_norms(matrices: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.ch5_4_numerical_stability import running_product
+from experiments.ch5.stability import running_product
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
 from jaxdl import plotting
 from experiments.harness import references

@@ -11,8 +11,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.ch5.ch5_2_mlp_implementation import check_band as check_mean_band
-from experiments.ch5.ch5_2_mlp_implementation import (
+from experiments.ch5.dropout_mlp import (
+    BAND_LOSSES,
+    BAND_VAL_ACC,
+    BOOK_KEYS,
+    EPOCHS,
+    LR,
+    NUM_INPUTS,
+    NUM_OUTPUTS,
+    RATES,
+    check_band,
+    init,
+    train_many,
+)
+from experiments.ch5.mlp import (
     HISTORY_HEADER,
     checksum,
     compare_summary,
@@ -22,23 +34,16 @@ from experiments.ch5.ch5_2_mlp_implementation import (
     summary,
     torch_rows,
 )
-from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli, model_devices
-from jaxdl import dropout, losses, models, optimizers, plotting, training
-from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
+from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
+from jaxdl import dropout, losses, models, optimizers, plotting, training
 from jaxdl.data import Dataset
-from jaxdl.many import fit_many, stack, unstack
-from jaxdl.training import History
+from jaxdl.datasets import fashion_mnist
 
 SECTION = "5.6"
 TITLE = "Dropout"
 REFERENCE = "ch5_6_dropout"
 
-NUM_INPUTS, NUM_HIDDENS, NUM_OUTPUTS = 784, (256, 256), 10
-RATES = (0.5, 0.5)
-LR, BATCH_SIZE, EPOCHS = 0.1, 256, 10
-# The book rows are decided by the mean over BOOK_KEYS jaxdl keys (5.2's rule), not by any one key.
-BOOK_KEYS = 4
 
 # The two d2l models: (dropout layer, optimizer). Both use nn.Linear's default init and torch.optim.SGD in d2l.
 MODELS: dict[str, tuple[Callable, Callable[[float], optax.GradientTransformation]]] = {
@@ -65,39 +70,12 @@ TOLERANCES: Tolerances = {
     "kept sds": Margin(5.0, why="fraction of a million entries kept, jaxdl's key against PyTorch's seed: two "
                        "independent samples, within 5 standard deviations sqrt(2 p (1 - p) / n)"),
     "kept value": Tolerance(rtol=1e-6, why="1 / (1 - p) in float32 on both sides: at most last-bit differences"),
-    "band val_acc": Margin(0.01, why="book band: the project's goal, within one point of validation accuracy of "
-                           "PyTorch's seeds"),
-    "band losses": Margin(0.03, why="book band, losses: one accuracy point is worth ~0.026 of validation loss (5.2)"),
+    "band val_acc": BAND_VAL_ACC,
+    "band losses": BAND_LOSSES,
 }
 
 
 # ----------------------------------------------------------------------------- training
-
-
-def init(key: jax.Array, num_hiddens: tuple[int, ...] = NUM_HIDDENS) -> list[models.Params]:
-    """d2l's LazyLinear layers: nn.Linear's default uniform init."""
-    return models.mlp_init(key, NUM_INPUTS, list(num_hiddens), NUM_OUTPUTS, sigma=None)
-
-
-def train_many(keys: list[jax.Array], data: Dataset, *, rates: tuple[float, float] = RATES,
-               layer: Callable = dropout.dropout_layer, optimizer: optax.GradientTransformation,
-               epochs: int) -> tuple[list[list[models.Params]], list[History]]:
-    """d2l's Trainer on the dropout MLP for every key, all in one compiled call (fit_many, the keys spread over
-    the local devices): key i split into three gives the init, the batch orders and the dropout masks, and
-    its run is what fit(..., step_rng=...) gives that key alone."""
-    splits = [jax.random.split(key, 3) for key in keys]
-    apply = partial(dropout.mlp_apply, rates=rates, layer=layer)
-    params, histories = fit_many(apply, losses.softmax_cross_entropy, stack([init(k) for k, _, _ in splits]), data,
-                                 optimizer, keys=jnp.stack([k for _, k, _ in splits]), epochs=epochs,
-                                 batch_size=BATCH_SIZE, step_rng=jnp.stack([k for _, _, k in splits]),
-                                 devices=model_devices(len(keys)))
-    return unstack(params), histories
-
-
-def check_band(result: Result, label: str, histories: list[History], book: dict[str, Any]) -> None:
-    """The mean of jaxdl's keys after the last epoch against the spread of PyTorch's seeds after the same
-    epoch, widened by this section's margins (5.2's rule)."""
-    check_mean_band(result, label, histories, book, TOLERANCES["band val_acc"].value, TOLERANCES["band losses"].value)
 
 
 # ----------------------------------------------------------------------------- replay

@@ -4,31 +4,27 @@ regression on log prices and the submission, replayed against PyTorch and checke
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import models, optimizers, training
-from jaxdl.losses import mse
-from jaxdl.datasets import kaggle_house
+from experiments.ch5.house_prices import EPOCHS, folds, k_fold, load_data, own_run, replay_init, train_fold
 from experiments.harness import bands, references
-from jaxdl.data import Dataset
+from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
+from jaxdl import models
+from jaxdl.datasets import kaggle_house
 from jaxdl.datasets.kaggle_house import HouseData
-from jaxdl.training import History
 
 SECTION = "5.7"
 TITLE = "Predicting house prices on Kaggle"
 REFERENCE = "ch5_7_kaggle_house_prices"
 
-# d2l 1.0.3: KaggleHouse(batch_size=64), d2l.Trainer(max_epochs=10), k_fold(trainer, data, k=5, lr=0.01).
-BATCH_SIZE, LR, EPOCHS, K = 64, 0.01, 10, 5
 JAXDL_KEYS = (0, 1)
 
-#: Every tolerance and band margin of this experiment, with its reason (pinned by tests/test_tolerances.py).
+#: Every tolerance and band margin of this experiment, with its reason (pinned by tests/harness/test_tolerances.py).
 TOLERANCES: Tolerances = {
     "features": Tolerance(rtol=0.0, atol=0.0, why="the same pandas operations on the same table, rounded once "
                           "from float64 to float32 as torch.tensor(..., dtype=float32) does: bit for bit"),
@@ -51,20 +47,6 @@ TOLERANCES: Tolerances = {
 # ----------------------------------------------------------------------------- data
 
 
-def load_data(root: Any = None, standardize: bool = True) -> HouseData:
-    """The two CSVs (found or downloaded, checked against d2l's SHA-1s), preprocessed as d2l does."""
-    return kaggle_house.preprocess(*kaggle_house.load(root), standardize=standardize)
-
-
-def folds(data: HouseData, k: int = K) -> list[tuple[Dataset, np.ndarray]]:
-    """d2l's k_fold_data as jaxdl Datasets, each with the rows it validates on."""
-    out = []
-    for train_rows, val_rows in kaggle_house.k_fold_indices(data.X_train.shape[0], k):
-        X, y = jnp.asarray(data.X_train), jnp.asarray(data.y_train)
-        out.append((Dataset(X[train_rows], y[train_rows], X[val_rows], y[val_rows]), val_rows))
-    return out
-
-
 def feature_summary(data: HouseData) -> dict[str, Any]:
     """What the generator stores of the preprocessed arrays: shapes, SHA-256 of the float32 bytes, column sums."""
     sha = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()  # noqa: E731
@@ -80,64 +62,12 @@ def feature_summary(data: HouseData) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- training
 
 
-def d2l_val_loss(params: models.Params, X: jax.Array, y: jax.Array, batch_size: int = BATCH_SIZE) -> float:
-    """The validation loss d2l's board shows: the mean of the minibatch mean losses over its validation loader
-    (batches of 64 in order, the last one smaller), not the mean over all examples."""
-    per_example = np.asarray(mse(models.dense_apply(params, X), y))
-    batches = np.split(per_example, np.arange(batch_size, len(per_example), batch_size))
-    return float(np.mean([b.mean() for b in batches]))
-
-
-def train_fold(params: models.Params, dataset: Dataset, lr: float = LR,
-               **schedule: Any) -> tuple[models.Params, History]:
-    """d2l.Trainer.fit of d2l.LinearRegression on one fold: MSE of log prices, optax.sgd, batches of 64;
-    schedule is key= and epochs= (own shuffles) or orders= (replay)."""
-    return training.fit(models.dense_apply, mse, params, dataset, optimizers.optax_sgd(lr), batch_size=BATCH_SIZE,
-                        metric=None, progress=False, **schedule)
-
-
-def k_fold(data: HouseData, train: Callable[[int, Dataset], tuple[models.Params, History]],
-           k: int = K) -> dict[str, Any]:
-    """d2l's k_fold: trains one model per fold and measures it; train(fold, dataset) -> (params, history)."""
-    runs = []
-    for j, (dataset, val_rows) in enumerate(folds(data, k)):
-        params, history = train(j, dataset)
-        log_price = models.dense_apply(params, dataset.X_val)
-        runs.append({
-            "params": params,
-            "history": history,
-            "val_loss": d2l_val_loss(params, dataset.X_val, dataset.y_val),
-            "val_log_rmse": kaggle_house.log_rmse(np.exp(np.asarray(log_price)), data.sale_price[val_rows]),
-        })
-    return {"folds": runs, "average_val_log_mse": float(np.mean([r["val_loss"] for r in runs]))}
-
-
 def ensemble_price(fold_params: list[models.Params], X: jax.Array) -> np.ndarray:
     """d2l's submission: exp of each fold model's predicted log price, averaged over the folds."""
     return np.asarray(jnp.exp(jnp.concatenate([models.dense_apply(p, X) for p in fold_params], axis=1)).mean(axis=1))
 
 
-def own_run(key: jax.Array, data: HouseData, lr: float = LR, epochs: int = EPOCHS) -> dict[str, Any]:
-    """d2l's k-fold run with jaxdl's own random numbers: per fold, nn.Linear's default init from one half of the
-    fold's key and the epochs' shuffles from the other."""
-    keys = jax.random.split(key, K)
-
-    def train(j: int, dataset: Dataset) -> tuple[models.Params, History]:
-        key_init, key_fit = jax.random.split(keys[j])
-        params = models.dense_init(key_init, dataset.X_train.shape[1], 1, sigma=None)
-        return train_fold(params, dataset, lr, key=key_fit, epochs=epochs)
-
-    return k_fold(data, train)
-
-
 # ----------------------------------------------------------------------------- replay
-
-
-def replay_init(rng: np.random.Generator, num_inputs: int) -> models.Params:
-    """The generator's initial parameters of one fold, drawn again: U(-1/sqrt(in), 1/sqrt(in)), weight then bias."""
-    bound = 1 / np.sqrt(num_inputs)
-    W = rng.uniform(-bound, bound, (1, num_inputs)).astype(np.float32)
-    return {"W": jnp.asarray(W), "b": jnp.asarray(rng.uniform(-bound, bound, 1).astype(np.float32))}
 
 
 def replay_schedule(seed: int, data: HouseData,

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.ch5_7_kaggle_house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run, replay_init
+from experiments.ch5.house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run, replay_init
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import models, optimizers, training
 from jaxdl.losses import mse
@@ -24,7 +24,7 @@ SECTION = "5.7"
 TITLE = "Predicting house prices on Kaggle: exercises"
 REFERENCE = "ch5_7_kaggle_house_prices_exercises"
 
-#: Every tolerance and band margin of this module, with its reason (pinned by tests/test_tolerances.py).
+#: Every tolerance and band margin of this module, with its reason (pinned by tests/harness/test_tolerances.py).
 TOLERANCES: Tolerances = {
     "sweep_margin": Margin(0.02, why="3 PyTorch seeds per learning rate bound the spread poorly; their ranges "
                            "are up to 0.014 wide (lr 0.03), so the mean of jaxdl's keys may lie 0.02 outside them"),
