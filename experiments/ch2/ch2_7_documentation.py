@@ -87,7 +87,7 @@ UNSAMPLED: dict[str, str] = {
 
 
 # Built on jax.random's gamma, binomial or poisson loops: seconds of XLA compilation each, so --fast skips them
-# (tests/test_ch2_7_documentation.py checks some of them directly).
+# (tests/experiments/ch2/test_ch2_7_documentation.py checks some of them directly).
 SLOW_TO_COMPILE = frozenset({"Beta", "Binomial", "Chi2", "Dirichlet", "FisherSnedecor", "Gamma", "InverseGamma",
                              "Multinomial", "NegativeBinomial", "Poisson", "StudentT"})
 

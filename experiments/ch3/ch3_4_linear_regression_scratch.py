@@ -39,7 +39,7 @@ TOLERANCES: Tolerances = {
 
 # Each stored PyTorch trajectory and the jaxdl optimizer replayed against it: d2l's `param -= lr * grad` with
 # the hand-written SGD, torch.optim.SGD with optax.sgd. The two stored runs agree to float32 rounding (1.2e-7),
-# so no tolerance could tell them apart; this pairing is pinned by tests/test_ch3_replay.py instead.
+# so no tolerance could tell them apart; this pairing is pinned by tests/experiments/ch3/test_ch3_replay.py instead.
 REPLAYS = {
     "replay_hand_sgd": ("optimizers.sgd (hand-written)", optimizers.sgd),
     "replay_torch_optim_sgd": ("optimizers.optax_sgd", optimizers.optax_sgd),

@@ -1,7 +1,7 @@
 """The README's table of tolerances, generated from each experiment module's TOLERANCES table.
 
 `python -m experiments.harness.tolerances` prints it; `--write` puts it into README.md between its two markers.
-tests/test_tolerances.py fails when README.md and the tables disagree.
+tests/harness/test_tolerances.py fails when README.md and the tables disagree.
 """
 
 from __future__ import annotations

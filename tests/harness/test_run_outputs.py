@@ -21,7 +21,7 @@ from fake_experiments import fake_experiment as _fake
 from jaxdl import files
 from jaxdl.files import OutputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _passing(result, fast):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import tolerances
+from experiments.harness import tolerances
 from experiments.harness.runner import discover
 from experiments.harness.result import Margin, Result, Tolerance
 from experiments.harness.references import TREE_RTOL
@@ -322,7 +322,7 @@ def test_result_compare_takes_a_table_entry():
 def test_training_notebook_checks_the_experiments_accuracy_margin():
     import nbformat
 
-    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_train_fashion_mnist.ipynb"
+    path = Path(__file__).resolve().parents[2] / "notebooks" / "04_train_fashion_mnist.ipynb"
     source = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
     margin = float(source.split("ACC_MARGIN = ", 1)[1].split()[0])
     assert margin == EXPERIMENTS["ch4_4_softmax_regression_scratch"].TOLERANCES["band val_acc"].value

@@ -16,7 +16,7 @@ import experiments.harness.runner as runner
 from fake_experiments import fake_experiment as _fake
 from experiments.harness.result import Result, cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _all_pass(result, fast):

@@ -11,6 +11,7 @@ import pytest
 from experiments.ch2 import ch2_6_probability_exercises as exercises
 from experiments.ch2 import ch2_6_probability as probability
 from experiments.harness import references
+from experiments.ch2 import common as ch2_common
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def _tol(module, name: str) -> dict[str, float]:
     return {"rtol": entry.rtol, "atol": entry.atol}
 
 
-def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/test_tolerances.py
+def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/harness/test_tolerances.py
     assert probability.SAMPLING_Z == probability.TOLERANCES["sampling_z"].value
     assert exercises.TOLERANCES["exact"] is probability.TOLERANCES["exact"]
 
@@ -32,14 +33,14 @@ def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/t
 def test_z_scores_and_frequency_errors():
     assert probability.frequency_error(0.5, 100) == pytest.approx(math.sqrt(2 * 0.25 / 100))
     assert probability.frequency_error(0.5, 100, samples=1) == pytest.approx(0.05)
-    np.testing.assert_allclose(probability.z_scores([0.6, 0.5], [0.5, 0.5], 0.05), [2.0, 0.0])
+    np.testing.assert_allclose(ch2_common.z_scores([0.6, 0.5], [0.5, 0.5], 0.05), [2.0, 0.0])
 
 
 def test_multinomial_frequencies_agree_with_pytorchs_within_sampling_error(ref):
     for i, n in enumerate((100, 10000)):
         ours = probability.counts(jax.random.key(i), n, probability.FAIR_COIN)
         assert float(ours.sum()) == n
-        z = probability.z_scores(ours / n, ref["coins"][f"frequencies_{n}"], probability.frequency_error(0.5, n))
+        z = ch2_common.z_scores(ours / n, ref["coins"][f"frequencies_{n}"], probability.frequency_error(0.5, n))
         assert np.abs(z).max() <= probability.SAMPLING_Z
 
 
@@ -49,18 +50,18 @@ def test_running_estimates_are_cumulative_frequencies_converging_like_pytorchs(r
     np.testing.assert_allclose(estimates.sum(axis=1), 1.0, rtol=1e-6)
     assert set(np.unique(estimates[0])) <= {0.0, 1.0}
     at = np.asarray(ref["coins"]["checkpoints"]) - 1
-    z = probability.z_scores(estimates[at, 0], np.asarray(ref["coins"]["running_estimates"])[:, 0],
+    z = ch2_common.z_scores(estimates[at, 0], np.asarray(ref["coins"]["running_estimates"])[:, 0],
                              probability.frequency_error(0.5, at + 1))
     assert np.abs(z).max() <= probability.SAMPLING_Z
     # a biased coin is caught: P(heads) = 0.52 strays 4 standard errors after 10000 tosses
     biased = np.asarray(probability.running_estimates(jax.random.key(5), jnp.asarray([0.52, 0.48]), 10000))
-    z = probability.z_scores(biased[-1, 0], ref["coins"]["running_estimates"][-1][0], probability.frequency_error(0.5, 10000))
+    z = ch2_common.z_scores(biased[-1, 0], ref["coins"]["running_estimates"][-1][0], probability.frequency_error(0.5, 10000))
     assert abs(z) > probability.SAMPLING_Z
 
 
 def test_die_rolls_agree_with_pytorchs(ref):
     rolls = probability.counts(jax.random.key(7), 6000, jnp.full(6, 1 / 6))
-    z = probability.z_scores(rolls / 6000, ref["die"]["frequencies"], probability.frequency_error(1 / 6, 6000))
+    z = ch2_common.z_scores(rolls / 6000, ref["die"]["frequencies"], probability.frequency_error(1 / 6, 6000))
     assert np.abs(z).max() <= probability.SAMPLING_Z
 
 
@@ -91,7 +92,7 @@ def test_repeated_estimates_have_variance_quarter_over_n_like_pytorchs():
     checkpoints = tuple(ref["checkpoints"])
     estimates = np.asarray(exercises.repeated_estimates(jax.random.key(3), 1000, 10000, checkpoints), np.float64)
     theory = 0.25 / np.asarray(checkpoints)
-    z = probability.z_scores(estimates.var(axis=0, ddof=1), theory, theory * math.sqrt(2 / 999))
+    z = ch2_common.z_scores(estimates.var(axis=0, ddof=1), theory, theory * math.sqrt(2 / 999))
     assert np.abs(z).max() <= probability.SAMPLING_Z
     np.testing.assert_allclose(ref["variance"], theory, rtol=0.2)
     for k, fractions in zip(ref["deviations"], ref["fraction_beyond_k_sigma"]):

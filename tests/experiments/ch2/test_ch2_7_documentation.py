@@ -16,7 +16,7 @@ def ref():
     return references.load(documentation.REFERENCE)
 
 
-def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/test_tolerances.py
+def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/harness/test_tolerances.py
     assert documentation.SAMPLING_Z == documentation.TOLERANCES["sampling_z"].value
     assert exercises.SAMPLING_Z == documentation.SAMPLING_Z
 

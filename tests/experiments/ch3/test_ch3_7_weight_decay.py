@@ -14,6 +14,8 @@ from experiments.ch3.ch3_4_linear_regression_scratch import linreg_params, repla
 from experiments.ch3.ch3_5_linear_regression_concise import mse
 from jaxdl import losses, models, optimizers
 from experiments.harness import references
+from experiments.ch3 import weight_decay
+from experiments.harness import bands
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_decay_in_the_optimizer_equals_the_penalty_in_the_loss(setup):
 def test_l2_penalty_is_half_the_squared_norm_of_the_weights_only():
     params = {"W": jnp.array([[3.0, 4.0]]), "b": jnp.array([100.0])}
     assert float(wd.l2_penalty(params)) == 12.5
-    assert float(wd.l1_penalty(params)) == 7.0
+    assert float(weight_decay.l1_penalty(params)) == 7.0
 
 
 @pytest.mark.parametrize("kind, lambd", [("scratch", 0.0), ("scratch", 3.0), ("concise", 0.0), ("concise", 3.0)])
@@ -107,7 +109,7 @@ def test_book_run_falls_in_the_band_of_torch_seeds(ref, kind, lambd):
     for name, value in ours.items():
         theirs = [wd.book_quantities(r["epoch_train_loss"][-1], r["val_loss"][-1], r["l2_penalty_w"])[name]
                   for r in runs]
-        low, high = wd.band(theirs)
+        low, high = bands.band(theirs, sds=wd.TOLERANCES["book band sds"].value)
         assert low <= value <= high, (name, value, low, high)
 
 
@@ -131,7 +133,7 @@ def test_tolerances_are_the_stated_ones_with_reasons():
 def test_exercise_replays_match_torch(setup, penalty):
     dataset, orders, init = setup
     stored = references.load(exercises.REFERENCE)[penalty]
-    fn = wd.l2_penalty if penalty == "l2" else wd.l1_penalty
+    fn = wd.l2_penalty if penalty == "l2" else weight_decay.l1_penalty
     for label, spec in stored.items():
         run, _ = wd.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizers.sgd(wd.LR),
                            wd.scaled(fn, float(label)))

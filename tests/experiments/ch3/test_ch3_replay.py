@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from experiments import ch3_4_exercises
+from experiments.ch3 import ch3_4_linear_regression_scratch_exercises as ch3_4_exercises
 from experiments.ch3 import ch3_4_linear_regression_scratch as scratch
 from experiments.ch3 import ch3_5_linear_regression_concise as concise
 from jaxdl import losses, models, optimizers, training
 from experiments.harness import references
+from experiments.ch3 import linear_regression
+from experiments.harness import bands
 
 STEP_RTOL = scratch.TOLERANCES["replay steps"].rtol
 PARAM_ATOL = scratch.TOLERANCES["replay parameters"].atol
@@ -33,7 +35,7 @@ def replay_setup(scratch_ref):
     return scratch.replay_dataset(stored), np.asarray(stored["orders"])
 
 
-def assert_replay_matches(run: scratch.ReplayRun, ref: dict) -> None:
+def assert_replay_matches(run: linear_regression.ReplayRun, ref: dict) -> None:
     np.testing.assert_allclose(run.step_losses, ref["step_losses"], rtol=STEP_RTOL)
     np.testing.assert_allclose(run.val_loss, ref["val_loss"], rtol=STEP_RTOL)
     np.testing.assert_allclose(np.ravel(run.params["W"]), np.ravel(ref["final"]["w"]), rtol=0, atol=PARAM_ATOL)
@@ -146,16 +148,16 @@ BOOK_RUNS = {
 def test_book_runs_fall_in_the_band_of_torch_seeds_by_the_mean_of_the_keys(section):
     reference, band, init, apply, loss, optimizer = BOOK_RUNS[section]
     runs = references.load(reference)[band]
-    keys = [jax.random.key(i) for i in range(scratch.NUM_KEYS)]
+    keys = [jax.random.key(i) for i in range(linear_regression.NUM_KEYS)]
     quantities = []
-    for params, history in scratch.own_runs(keys, init, apply, loss, optimizer):
-        w_error, b_error = scratch.parameter_errors(params)
-        quantities.append(scratch.book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error,
+    for params, history in linear_regression.own_runs(keys, init, apply, loss, optimizer):
+        w_error, b_error = linear_regression.parameter_errors(params)
+        quantities.append(linear_regression.book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error,
                                                   b_error))
-    theirs = scratch.torch_book_quantities(runs)
-    assert len(runs) == 20 and scratch.NUM_KEYS == 8
+    theirs = linear_regression.torch_book_quantities(runs)
+    assert len(runs) == 20 and linear_regression.NUM_KEYS == 8
     for name in theirs:
-        low, high = scratch.book_band(theirs[name])
+        low, high = bands.band(theirs[name], sds=linear_regression.BAND_SDS)
         mean = np.mean([q[name] for q in quantities])
         assert low <= mean <= high, (name, mean, low, high)
 
@@ -163,17 +165,17 @@ def test_book_runs_fall_in_the_band_of_torch_seeds_by_the_mean_of_the_keys(secti
 def test_own_runs_trained_together_are_each_key_trained_alone():
     init, apply, loss, optimizer = BOOK_RUNS["3.4"][2:]
     keys = [jax.random.key(i) for i in range(3)]
-    together = scratch.own_runs(keys, init, apply, loss, optimizer)
+    together = linear_regression.own_runs(keys, init, apply, loss, optimizer)
     for key, (params, history) in zip(keys, together):
-        alone_params, alone = scratch.own_run(key, init, apply, loss, optimizer)
+        alone_params, alone = linear_regression.own_run(key, init, apply, loss, optimizer)
         np.testing.assert_allclose(history.train_loss, alone.train_loss, rtol=1e-5)
         np.testing.assert_allclose(params["W"], alone_params["W"], atol=1e-6)
 
 
-def test_book_band_is_wider_than_the_seeds_by_the_stated_margin():
+def test_book_band_is_wider_than_the_seeds_by_the_stated_margin():  # 3.4's band: sds=
     values = np.array([1.0, 2.0, 3.0, 4.0])
-    low, high = scratch.book_band(values)
-    margin = scratch.BAND_SDS * values.std(ddof=1)
+    low, high = bands.band(values, sds=linear_regression.BAND_SDS)
+    margin = linear_regression.BAND_SDS * values.std(ddof=1)
     assert (low, high) == pytest.approx((1.0 - margin, 4.0 + margin))
 
 

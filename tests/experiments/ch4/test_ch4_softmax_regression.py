@@ -12,6 +12,7 @@ from experiments.ch4 import ch4_4_softmax_regression_scratch_exercises as exerci
 from experiments.ch4 import ch4_4_softmax_regression_scratch as scratch
 from jaxdl import losses, models, optimizers
 from experiments.harness import references
+from experiments.ch4 import softmax_regression
 
 SCRATCH = ("ch4_4_softmax_regression_scratch", losses.scratch_softmax_loss)
 CONCISE = ("ch4_5_softmax_regression_concise", losses.softmax_cross_entropy)
@@ -27,8 +28,8 @@ REPLAYS = {
 
 def replay_setup(name: str, fashion):
     ref = references.load(name)["replay"]
-    params, orders = scratch.replay_draws(ref["setup"])
-    return ref, params, orders, scratch.replay_subset(fashion, ref["setup"])
+    params, orders = softmax_regression.replay_draws(ref["setup"])
+    return ref, params, orders, softmax_regression.replay_subset(fashion, ref["setup"])
 
 
 @pytest.mark.slow
@@ -36,17 +37,17 @@ def replay_setup(name: str, fashion):
 def test_replay_matches_torch_at_every_step_and_in_the_final_parameters(case: str, fashion):
     (name, loss), torch_run, make_optimizer = REPLAYS[case]
     ref, params, orders, subset = replay_setup(name, fashion)
-    assert scratch.order_checksum(orders) == ref["setup"]["order_checksum"]
+    assert softmax_regression.order_checksum(orders) == ref["setup"]["order_checksum"]
 
-    final, history = scratch.replay(models.softmax_apply, loss, params, make_optimizer(ref["setup"]["lr"]),
+    final, history = softmax_regression.replay(models.softmax_apply, loss, params, make_optimizer(ref["setup"]["lr"]),
                                     subset, orders, ref["setup"]["batch_size"])
 
     theirs = ref[torch_run]
     assert len(history["step_losses"]) == len(theirs["step_losses"]) == 200
     np.testing.assert_allclose(history["step_losses"], theirs["step_losses"], rtol=1e-4)
     np.testing.assert_allclose(history["val_loss"], theirs["val_loss"], rtol=1e-4)
-    summary = scratch.param_summary(final)
-    for key, tol in scratch.PARAM_TOLERANCES.items():
+    summary = softmax_regression.param_summary(final)
+    for key, tol in softmax_regression.PARAM_TOLERANCES.items():
         np.testing.assert_allclose(summary[key], theirs["final_params"][key], rtol=tol.rtol, atol=tol.atol, err_msg=key)
 
 
@@ -54,10 +55,10 @@ def test_replay_matches_torch_at_every_step_and_in_the_final_parameters(case: st
 @pytest.mark.parametrize("name, loss", [SCRATCH, CONCISE], ids=["scratch", "concise"])
 def test_gradients_at_init_equal_torch_gradients(name: str, loss, fashion):
     ref, params, orders, subset = replay_setup(name, fashion)
-    ours = scratch.init_gradients(models.softmax_apply, loss, params, subset, orders[0], ref["setup"]["batch_size"])
+    ours = softmax_regression.init_gradients(models.softmax_apply, loss, params, subset, orders[0], ref["setup"]["batch_size"])
     theirs = ref["init_gradients"]
     np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-6)
-    for key, tol in scratch.GRAD_TOLERANCES.items():
+    for key, tol in softmax_regression.GRAD_TOLERANCES.items():
         np.testing.assert_allclose(ours[key], theirs[key], rtol=tol.rtol, atol=tol.atol, err_msg=key)
 
 
@@ -113,11 +114,11 @@ def test_ten_book_epochs_land_in_the_band_of_torch_seeds(model: str, fashion):
     book = references.load(name)["book"]
     key_init, key_fit = jax.random.split(jax.random.key(0))
     params = models.softmax_init(key_init, 784, 10, sigma=sigma)
-    _, history, _ = scratch.train_book(loss, params, fashion, make_optimizer(book["lr"]), key_fit, book["epochs"])
+    _, history, _ = softmax_regression.train_book(loss, params, fashion, make_optimizer(book["lr"]), key_fit, book["epochs"])
     assert history.epochs == 10
-    for key, value in scratch.final_metrics(history).items():
+    for key, value in softmax_regression.final_metrics(history).items():
         seeds = np.array([run[key][-1] for run in book["runs"]])
-        margin = scratch.MARGINS[key]
+        margin = softmax_regression.MARGINS[key]
         assert seeds.min() - margin <= value <= seeds.max() + margin, (key, value, seeds)
     # The project's goal: validation accuracy within 1 point of PyTorch's (about 0.83).
     mean_torch_acc = np.mean([run["val_acc"][-1] for run in book["runs"]])

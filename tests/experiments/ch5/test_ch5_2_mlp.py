@@ -13,6 +13,7 @@ from experiments.harness.result import Result
 from jaxdl import losses, models, optimizers, training
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
+from experiments.ch5 import mlp as mlp_common
 
 OPTIMIZERS = {"sgd": optimizers.sgd, "optax_sgd": optimizers.optax_sgd}
 
@@ -101,7 +102,7 @@ def test_mlp_loss_gradients_pass_finite_differences(data, activation):
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
 def test_book_training_lands_within_the_band_of_torch_seeds(data, ref, kind, tmp_path):
     sigma, optimizer = mlp.MODELS[kind]
-    _, history = mlp.train_mlp(jax.random.key(0), data, sigma=sigma, optimizer=optimizer(mlp.LR), epochs=mlp.EPOCHS)
+    _, history = mlp_common.train_mlp(jax.random.key(0), data, sigma=sigma, optimizer=optimizer(mlp.LR), epochs=mlp.EPOCHS)
     assert history.epochs == 10 and history.val_metric[-1] > 0.8
     result = Result("5.2", "band", tmp_path)
     mlp.check_band(result, kind, [history], ref["book"][kind])

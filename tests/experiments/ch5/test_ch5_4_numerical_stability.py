@@ -24,7 +24,7 @@ def _tol(module, name: str) -> dict[str, float]:
     return {"rtol": entry.rtol, "atol": entry.atol}
 
 
-def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/test_tolerances.py
+def test_sampling_z_is_the_tables():  # the tables' values are pinned in tests/harness/test_tolerances.py
     assert stability.SAMPLING_Z == stability.TOLERANCES["sampling_z"].value
 
 
