@@ -20,6 +20,7 @@ from experiments.harness.result import Result, Tolerance, Tolerances, cli
 from jaxdl import losses, models, optimizers, training
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
+from experiments.harness import replay as draws
 from jaxdl.data import Dataset
 
 SECTION = "13.5"
@@ -54,9 +55,9 @@ TOLERANCES: Tolerances = {
 
 def replay_on(stored: dict[str, Any], data: Dataset, devices: int) -> tuple[Any, training.History]:
     """The 5.2 replay of one stored PyTorch run (same initial parameters and batch order), data-parallel."""
-    rng = np.random.default_rng(stored["seed"])
-    init = mlp.replay_init(rng, stored["kind"], [mlp.NUM_INPUTS, mlp.NUM_HIDDENS, mlp.NUM_OUTPUTS])
-    orders = [rng.permutation(stored["num_train"]) for _ in range(stored["epochs"])]
+    init, orders = draws.mlp_replay_draws(stored["seed"], stored["kind"], [mlp.NUM_INPUTS, mlp.NUM_HIDDENS,
+                                                                           mlp.NUM_OUTPUTS],
+                                          stored["num_train"], stored["epochs"])
     params = [{"W": jnp.asarray(W.T), "b": jnp.asarray(b)} for W, b in init]
     n, nv = stored["num_train"], stored["num_val"]
     subset = Dataset(data.X_train[:n], data.y_train[:n], data.X_val[:nv], data.y_val[:nv])

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from experiments.harness.torch_d2l import SGD
-from experiments.reference.torch_ch3 import squared_loss
+from experiments.ch3.ch3_4_linear_regression_scratch_torch import squared_loss
 
 NUM_TRAIN, NUM_VAL, NUM_INPUTS, BATCH_SIZE = 20, 100, 200, 5
 TRUE_W, TRUE_B, NOISE = 0.01, 0.05, 0.01

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from experiments.harness import bands
+from experiments.harness import replay as draws
 from experiments.harness.result import Margin, model_devices, Result, Tolerance, Tolerances
 from jaxdl import Dataset, History, models, training
 from jaxdl.many import fit_many, stack, unstack
@@ -62,22 +63,12 @@ def replay_draws(setup: dict[str, Any]) -> tuple[Params, list[np.ndarray]]:
 
     init "normal" is d2l 4.4's W ~ N(0, 0.01^2), b = 0; "uniform" is nn.Linear's U(-1/sqrt(784), 1/sqrt(784)).
     """
-    rng = np.random.default_rng(setup["seed"])
-    if setup["init"] == "normal":
-        W = rng.normal(0.0, SIGMA, size=(784, 10)).astype(np.float32)
-        b = np.zeros(10, np.float32)
-    else:
-        bound = 1 / np.sqrt(784)
-        W = rng.uniform(-bound, bound, size=(784, 10)).astype(np.float32)
-        b = rng.uniform(-bound, bound, size=10).astype(np.float32)
-    orders = [rng.permutation(setup["num_train"]) for _ in range(setup["epochs"])]
+    (W, b), orders = draws.softmax_replay_draws(setup["seed"], setup["init"], SIGMA, setup["num_train"],
+                                                 setup["epochs"])
     return {"W": jnp.asarray(W.T), "b": jnp.asarray(b)}, orders  # d2l's (784, 10) is jaxdl's (10, 784)
 
 
-def order_checksum(orders: list[np.ndarray]) -> int:
-    """The generator's position-weighted sum of the batch orders."""
-    flat = np.concatenate(orders).astype(np.int64)
-    return int((flat * (np.arange(flat.size) % 9973 + 1)).sum())
+order_checksum = draws.order_checksum  # the generator's position-weighted sum of the batch orders
 
 
 def replay_subset(dataset: Dataset, setup: dict[str, Any]) -> Dataset:

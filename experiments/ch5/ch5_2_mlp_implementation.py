@@ -32,12 +32,12 @@ from experiments.ch5.mlp import (
     compare_summary,
     history_row,
     plot_band,
-    replay_init,
     summary,
     torch_rows,
     train_mlps,
 )
 from experiments.harness import references
+from experiments.harness import replay as draws
 from experiments.harness.result import cli, Result, Tolerance, Tolerances
 from jaxdl import losses, models, optimizers, plotting, training
 from jaxdl.data import Dataset
@@ -88,9 +88,8 @@ def replay(ref: dict[str, Any], data: Dataset, optimizer: Callable[[float], opta
 
     dtype=np.float64 (inside `jax.enable_x64(True)`) runs the same trajectory in double precision.
     """
-    rng = np.random.default_rng(ref["seed"])
-    init = replay_init(rng, ref["kind"], [NUM_INPUTS, NUM_HIDDENS, NUM_OUTPUTS])
-    orders = [rng.permutation(ref["num_train"]) for _ in range(ref["epochs"])]
+    init, orders = draws.mlp_replay_draws(ref["seed"], ref["kind"], [NUM_INPUTS, NUM_HIDDENS, NUM_OUTPUTS],
+                                          ref["num_train"], ref["epochs"])
     X, y = data.X_train[: ref["num_train"]], data.y_train[: ref["num_train"]]
     params = [{"W": jnp.asarray(W.T.astype(dtype)), "b": jnp.asarray(b.astype(dtype))} for W, b in init]
 

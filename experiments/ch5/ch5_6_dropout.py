@@ -30,11 +30,11 @@ from experiments.ch5.mlp import (
     compare_summary,
     history_row,
     plot_band,
-    replay_init,
     summary,
     torch_rows,
 )
 from experiments.harness import references
+from experiments.harness import replay as draws
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import dropout, losses, models, optimizers, plotting, training
 from jaxdl.data import Dataset
@@ -83,14 +83,8 @@ TOLERANCES: Tolerances = {
 
 def replay_draws(ref: dict[str, Any]) -> dict[str, Any]:
     """The generator's NumPy draws again, in its order: initial parameters, orders, then two masks per step."""
-    rng = np.random.default_rng(ref["seed"])
-    hiddens, rates = tuple(ref["num_hiddens"]), tuple(ref["dropout"])
-    layers = replay_init(rng, "concise", [NUM_INPUTS, *hiddens, NUM_OUTPUTS])
-    orders = [rng.permutation(ref["num_train"]) for _ in range(ref["epochs"])]
-    steps = -(-ref["num_train"] // ref["batch_size"])
-    masks = [[tuple(rng.random((ref["batch_size"], h)) > p for h, p in zip(hiddens, rates)) for _ in range(steps)]
-             for _ in range(ref["epochs"])]
-    return {"init": layers, "orders": orders, "masks": masks}
+    return draws.dropout_replay_draws(ref["seed"], NUM_INPUTS, tuple(ref["num_hiddens"]), NUM_OUTPUTS,
+                                      tuple(ref["dropout"]), ref["num_train"], ref["batch_size"], ref["epochs"])
 
 
 def epoch_masks(masks: list[list[tuple[np.ndarray, ...]]]) -> list[tuple[jax.Array, ...]]:

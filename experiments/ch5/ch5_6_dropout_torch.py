@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from experiments.reference.torch_ch5 import _checksum, _fashion_mnist, _summary, book, loss_fn, replay_init
+from experiments.harness import replay as draws
+from experiments.ch5.ch5_2_mlp_implementation_torch import _checksum, _fashion_mnist, _summary, book, loss_fn
 
 NUM_HIDDENS = (256, 256)
 DROPOUT = (0.5, 0.5)
@@ -86,13 +87,7 @@ def replay_draws(seed: int = REPLAY_SEED) -> dict[str, Any]:
     """Everything random in the replay, from one NumPy generator in this order: the initial (W (in, out), b)
     of the three layers (nn.Linear's uniform init), one order per epoch, then per epoch and step two keep-masks
     (batch_size, hidden) = U[0, 1) > dropout, drawn at full batch size even for the last, partial batch."""
-    rng = np.random.default_rng(seed)
-    init = replay_init(rng, "concise", [784, *NUM_HIDDENS, 10])
-    orders = [rng.permutation(REPLAY_TRAIN) for _ in range(REPLAY_EPOCHS)]
-    steps = -(-REPLAY_TRAIN // BATCH_SIZE)
-    masks = [[tuple(rng.random((BATCH_SIZE, h)) > p for h, p in zip(NUM_HIDDENS, DROPOUT)) for _ in range(steps)]
-             for _ in range(REPLAY_EPOCHS)]
-    return {"init": init, "orders": orders, "masks": masks}
+    return draws.dropout_replay_draws(seed, 784, NUM_HIDDENS, 10, DROPOUT, REPLAY_TRAIN, BATCH_SIZE, REPLAY_EPOCHS)
 
 
 def replay(data: dict[str, torch.Tensor]) -> dict[str, Any]:

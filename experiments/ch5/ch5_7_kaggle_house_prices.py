@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.house_prices import EPOCHS, folds, k_fold, load_data, own_run, replay_init, train_fold
+from experiments.ch5.house_prices import EPOCHS, folds, k_fold, load_data, own_run, train_fold
 from experiments.harness import bands, references
+from experiments.harness import replay as draws
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import models
 from jaxdl.datasets import kaggle_house
@@ -77,8 +78,8 @@ def replay_schedule(seed: int, data: HouseData,
     rng = np.random.default_rng(seed)
     h_init, h_orders, schedule = hashlib.sha256(), hashlib.sha256(), []
     for dataset, _ in folds(data):
-        params = replay_init(rng, dataset.X_train.shape[1])
-        orders = [rng.permutation(dataset.X_train.shape[0]) for _ in range(epochs)]
+        (W, b), orders = draws.fold_draws(rng, dataset.X_train.shape[1], dataset.X_train.shape[0], epochs)
+        params = {"W": jnp.asarray(W), "b": jnp.asarray(b)}
         h_init.update(np.asarray(params["W"]).tobytes() + np.asarray(params["b"]).tobytes())
         for order in orders:
             h_orders.update(order.astype(np.int64).tobytes())

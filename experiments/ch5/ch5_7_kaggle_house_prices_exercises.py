@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run, replay_init
+from experiments.ch5.house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
 from jaxdl import models, optimizers, training
 from jaxdl.losses import mse
 from jaxdl.datasets import kaggle_house
 from experiments.harness import bands, references
+from experiments.harness import replay as draws
 from jaxdl.data import batch_plan
 from jaxdl.datasets.kaggle_house import HouseData
 from jaxdl.training import TrainingDiverged
@@ -96,8 +97,8 @@ def unstandardized(result: Result, data: HouseData, raw: HouseData, ref: dict[st
     train_rows = kaggle_house.k_fold_indices(raw.X_train.shape[0], K)[0][0]
     # The generator drew fold 1's init and its 10 epoch orders, then stopped after RAW_STEPS steps.
     rng = np.random.default_rng(ref["seed"])
-    params = replay_init(rng, raw.X_train.shape[1])
-    orders = [rng.permutation(len(train_rows)) for _ in range(EPOCHS)]
+    (W, b), orders = draws.fold_draws(rng, raw.X_train.shape[1], len(train_rows), EPOCHS)
+    params = {"W": jnp.asarray(W), "b": jnp.asarray(b)}
     init_sha = hashlib.sha256(np.asarray(params["W"]).tobytes() + np.asarray(params["b"]).tobytes()).hexdigest()
     orders_sha = hashlib.sha256(b"".join(o.astype(np.int64).tobytes() for o in orders)).hexdigest()
     result.compare("raw features: fold 1's init drawn by NumPy (SHA-256)", init_sha, ref["init_sha256"])

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from experiments.harness import replay as draws
 from jaxdl.datasets import kaggle_house
 
 LABEL = "SalePrice"
@@ -150,13 +151,6 @@ def preprocessing(train: pd.DataFrame, val: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def replay_init(rng: np.random.Generator, num_inputs: int) -> tuple[np.ndarray, np.ndarray]:
-    """One fold's initial weight (1, inputs) and bias (1,) from NumPy: nn.Linear's U(-1/sqrt(in), 1/sqrt(in))."""
-    bound = 1 / np.sqrt(num_inputs)
-    return (rng.uniform(-bound, bound, (1, num_inputs)).astype(np.float32),
-            rng.uniform(-bound, bound, 1).astype(np.float32))
-
-
 def replay(train: pd.DataFrame, val: pd.DataFrame, steps: int | None = None) -> dict[str, Any]:
     """d2l's k-fold training with every fold's initial parameters and epoch orders drawn by
     np.random.default_rng(REPLAY_SEED): fold by fold, the init, then one permutation per epoch."""
@@ -166,8 +160,7 @@ def replay(train: pd.DataFrame, val: pd.DataFrame, steps: int | None = None) -> 
     for fold_train, fold_val in k_fold_data(train, K):
         X, y = tensors(fold_train)
         X_val, y_val = tensors(fold_val)
-        W0, b0 = replay_init(rng, X.shape[1])
-        orders = [rng.permutation(X.shape[0]) for _ in range(EPOCHS)]
+        (W0, b0), orders = draws.fold_draws(rng, X.shape[1], X.shape[0], EPOCHS)
         h_init.update(W0.tobytes() + b0.tobytes())
         for order in orders:
             h_orders.update(order.astype(np.int64).tobytes())

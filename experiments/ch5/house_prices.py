@@ -1,5 +1,5 @@
-"""What d2l 5.7's house prices share with its exercises: the data, d2l's K-fold training and the replay's NumPy
-draws of each fold's initial parameters (a support module, not an experiment)."""
+"""What d2l 5.7's house prices share with its exercises: the data and d2l's K-fold training (a support module,
+not an experiment; the replay's NumPy draws are experiments.harness.replay's)."""
 
 from __future__ import annotations
 
@@ -77,10 +77,3 @@ def own_run(key: jax.Array, data: HouseData, lr: float = LR, epochs: int = EPOCH
         return train_fold(params, dataset, lr, key=key_fit, epochs=epochs)
 
     return k_fold(data, train)
-
-
-def replay_init(rng: np.random.Generator, num_inputs: int) -> models.Params:
-    """The generator's initial parameters of one fold, drawn again: U(-1/sqrt(in), 1/sqrt(in)), weight then bias."""
-    bound = 1 / np.sqrt(num_inputs)
-    W = rng.uniform(-bound, bound, (1, num_inputs)).astype(np.float32)
-    return {"W": jnp.asarray(W), "b": jnp.asarray(rng.uniform(-bound, bound, 1).astype(np.float32))}

@@ -4,7 +4,6 @@ several devices): the models, their training, the book bands and tables, and the
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from typing import Any, Callable, Sequence
 
@@ -15,6 +14,7 @@ import numpy as np
 import optax
 
 from experiments.harness import bands
+from experiments.harness import replay as draws
 from experiments.harness.result import Margin, model_devices, Result, Tolerance
 from jaxdl import losses, models, optimizers, training
 from jaxdl.data import Dataset
@@ -153,34 +153,14 @@ def plot_band(histories: dict[str, History], book: dict[str, Any], title: str) -
     return fig
 
 
-def replay_init(rng: np.random.Generator, kind: str, sizes: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The reference generator's initial (W (in, out), b) per layer, drawn from the same NumPy generator in
-    the same order: N(0, 0.01^2) and zeros (scratch) or U(-1/sqrt(in), 1/sqrt(in)) for both (concise)."""
-    layers = []
-    for m, n in zip(sizes[:-1], sizes[1:]):
-        if kind == "scratch":
-            layers.append(((0.01 * rng.standard_normal((m, n))).astype(np.float32), np.zeros(n, np.float32)))
-        else:
-            bound = 1 / np.sqrt(m)
-            W = rng.uniform(-bound, bound, (m, n)).astype(np.float32)
-            layers.append((W, rng.uniform(-bound, bound, n).astype(np.float32)))
-    return layers
 
-
-def checksum(*arrays: np.ndarray) -> str:
-    """SHA-256 of the arrays' bytes, to confirm both sides drew the same numbers."""
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
+checksum = draws.checksum  # SHA-256 of the arrays' bytes, to confirm both sides drew the same numbers
 
 
 def summary(W: jax.Array) -> dict[str, Any]:
     """A jaxdl (out, in) weight matrix as the generator stores it in d2l's (in, out) layout: norm, sum and
     the 8 x 8 slice from its middle rows."""
-    a = np.asarray(W).T
-    r = a.shape[0] // 2
-    return {"norm": np.linalg.norm(a.astype(np.float64)), "sum": a.astype(np.float64).sum(), "slice": a[r : r + 8, :8]}
+    return draws.summary(np.asarray(W).T)
 
 
 def compare_summary(result: Result, label: str, ours: dict[str, Any], theirs: dict[str, Any], atol: float,

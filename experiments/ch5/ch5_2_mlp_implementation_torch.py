@@ -1,8 +1,7 @@
-"""PyTorch reference numbers for d2l chapter 5 (5.1, 5.2, 5.3 and exercises), computed as d2l 1.0.3 does."""
+"""PyTorch reference numbers for d2l 5.2 Implementation of multilayer perceptrons and its exercises, computed as d2l 1.0.3 does."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, Callable
 
@@ -11,70 +10,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.harness.torch_d2l import SGD
+from experiments.harness import replay as draws
+from experiments.harness.torch_d2l import one_thread, SGD
 from jaxdl.datasets import fashion_mnist
 
-# d2l 5.1 plots every activation over this grid.
-GRID = (-8.0, 8.0, 0.1)
-PRELU_ALPHA = 0.25  # nn.PReLU's initial slope
-EXERCISE_ALPHAS = (0.1, 0.2, 0.5)
 
 # Replay (issue 3, kind 1): a fixed subset of the real data, everything random drawn by NumPy.
 REPLAY_TRAIN, REPLAY_VAL = 5000, 1000
+
 REPLAY_EPOCHS = 10
+
 REPLAY_SEEDS = {"scratch": 0, "concise": 1}
 
 # Book (issue 3, kind 2): d2l's own training on the full data, several torch seeds.
 BATCH_SIZE, LR, EPOCHS, NUM_HIDDENS = 256, 0.1, 10, 256
+
 BOOK_SEEDS = (0, 1, 2, 3)
+
 EXERCISE_SEEDS = (0, 1, 2)
+
 EXERCISE_HIDDENS = (256, 128)
-
-# 5.3: one small fixed problem, drawn by NumPy.
-FB_SEED, FB_N, FB_D, FB_H, FB_Q, FB_LAMBDA = 53, 8, 20, 16, 5, 0.1
-
-
-def _grads_along_grid(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> dict[str, Any]:
-    """d2l's pattern: y = f(x), y.backward(torch.ones_like(x)), read x.grad."""
-    x = x.detach().clone().requires_grad_(True)
-    y = f(x)
-    y.backward(torch.ones_like(x))
-    return {"y": y.detach().numpy(), "grad": x.grad.numpy()}
-
-
-def _prelu(x: torch.Tensor, alpha: float) -> dict[str, Any]:
-    """pReLU(x) = max(0, x) + alpha min(0, x) with a learnable alpha: values, dy/dx and d(sum y)/d alpha."""
-    x = x.detach().clone().requires_grad_(True)
-    a = torch.tensor([alpha], requires_grad=True)
-    y = F.prelu(x, a)
-    y.backward(torch.ones_like(x))
-    return {"alpha": alpha, "y": y.detach().numpy(), "grad": x.grad.numpy(), "grad_alpha": a.grad.numpy()[0]}
-
-
-def activations() -> dict[str, Any]:
-    """d2l 5.1.2: ReLU, sigmoid and tanh (and pReLU) over the grid, with their derivatives."""
-    x = torch.arange(*GRID, dtype=torch.float32)
-    return {
-        "x": x.numpy(),
-        "relu": _grads_along_grid(torch.relu, x),
-        "sigmoid": _grads_along_grid(torch.sigmoid, x),
-        "tanh": _grads_along_grid(torch.tanh, x),
-        "prelu": _prelu(x, PRELU_ALPHA),
-    }
-
-
-def activation_exercises() -> dict[str, Any]:
-    """5.1 exercises: pReLU for several slopes and Swish x * sigmoid(x), with their derivatives."""
-    x = torch.arange(*GRID, dtype=torch.float32)
-    return {
-        "x": x.numpy(),
-        "prelu": [_prelu(x, a) for a in EXERCISE_ALPHAS],
-        "swish": _grads_along_grid(lambda x: x * torch.sigmoid(x), x),
-    }
-
-
-# ----------------------------------------------------------------------------- data
-
 
 def _fashion_mnist() -> dict[str, torch.Tensor]:
     """The four arrays as tensors: images (N, 1, 28, 28) float32 = ToTensor()'s x / 255, labels int64."""
@@ -85,29 +40,15 @@ def _fashion_mnist() -> dict[str, torch.Tensor]:
         out[f"y_{split}"] = torch.from_numpy(a[f"{split}_labels"].astype(np.int64))
     return out
 
-
-def _checksum(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
+_checksum = draws.checksum
 
 def _summary(W: torch.Tensor) -> dict[str, Any]:
-    """A weight matrix (in, out) as its norm, sum and an 8 x 8 slice from the middle rows (for W1 the
-    centre pixels, which are rarely blank)."""
-    a = W.detach().numpy().copy()  # .numpy() shares memory, and d2l's SGD zeroes gradients in place
-    r = a.shape[0] // 2
-    return {"norm": np.linalg.norm(a.astype(np.float64)), "sum": a.astype(np.float64).sum(), "slice": a[r : r + 8, :8]}
-
-
-# ----------------------------------------------------------------------------- 5.2 models
-
+    """A weight matrix (in, out) as its norm, sum and an 8 x 8 slice from the middle rows (harness.replay.summary)."""
+    return draws.summary(W.detach().numpy().copy())  # .numpy() shares memory, and d2l's SGD zeroes gradients in place
 
 def relu(X: torch.Tensor) -> torch.Tensor:
     """d2l 5.2.1's relu: torch.max(X, zeros)."""
     return torch.max(X, torch.zeros_like(X))
-
 
 class MLPScratch(nn.Module):
     """d2l 5.2.1: W1 (784, 256), W2 (256, 10) ~ N(0, sigma^2), zero biases, its own relu."""
@@ -128,7 +69,6 @@ class MLPScratch(nn.Module):
         """(W, b) per layer; W is (in, out), jaxdl's layout."""
         return [(self.W1, self.b1), (self.W2, self.b2)]
 
-
 class MLPConcise(nn.Sequential):
     """d2l 5.2.2: Flatten, LazyLinear, activation, ..., LazyLinear(outputs), PyTorch's default init."""
 
@@ -142,35 +82,13 @@ class MLPConcise(nn.Sequential):
         """(weight, bias) per layer; weight is (out, in), the transpose of jaxdl's W."""
         return [(m.weight, m.bias) for m in self if isinstance(m, nn.Linear)]
 
-
 def loss_fn(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """d2l's Classifier.loss: mean cross-entropy from logits."""
     return F.cross_entropy(Y_hat.reshape((-1, Y_hat.shape[-1])), Y.reshape((-1,)), reduction="mean")
 
-
-# ----------------------------------------------------------------------------- replay
-
-
-def replay_init(rng: np.random.Generator, kind: str, sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Initial (W (in, out), b) per layer from NumPy: N(0, 0.01^2) and zeros (scratch) or
-    U(-1/sqrt(in), 1/sqrt(in)) for both (concise), drawn layer by layer, W before b."""
-    layers = []
-    for m, n in zip(sizes[:-1], sizes[1:]):
-        if kind == "scratch":
-            W = (0.01 * rng.standard_normal((m, n))).astype(np.float32)
-            b = np.zeros(n, np.float32)
-        else:
-            bound = 1 / np.sqrt(m)
-            W = rng.uniform(-bound, bound, (m, n)).astype(np.float32)
-            b = rng.uniform(-bound, bound, n).astype(np.float32)
-        layers.append((W, b))
-    return layers
-
-
 def _in_out(model: nn.Module, W: torch.Tensor) -> torch.Tensor:
     """A weight (or its gradient) in jaxdl's (in, out) layout."""
     return W.T if isinstance(model, MLPConcise) else W
-
 
 def _set_params(model: nn.Module, init: list[tuple[np.ndarray, np.ndarray]]) -> None:
     with torch.no_grad():
@@ -178,13 +96,11 @@ def _set_params(model: nn.Module, init: list[tuple[np.ndarray, np.ndarray]]) -> 
             _in_out(model, W).copy_(torch.from_numpy(W0))
             b.copy_(torch.from_numpy(b0))
 
-
 def _layers_summary(model: nn.Module, grads: bool) -> list[dict[str, Any]]:
     """Per layer: W (or its gradient) summarised, b (or its gradient) in full."""
     pick = (lambda t: t.grad) if grads else (lambda t: t)
     return [{"W": _summary(_in_out(model, pick(W))), "b": pick(b).detach().numpy().copy()}
             for W, b in model.layers()]
-
 
 def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Trains on a fixed subset with NumPy-drawn initial parameters and minibatch orders.
@@ -192,10 +108,7 @@ def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
     scratch: MLPScratch with d2l's hand-written SGD; concise: the nn.Sequential model with torch.optim.SGD.
     """
     seed = REPLAY_SEEDS[kind]
-    rng = np.random.default_rng(seed)
-    sizes = [784, NUM_HIDDENS, 10]
-    init = replay_init(rng, kind, sizes)
-    orders = [rng.permutation(REPLAY_TRAIN) for _ in range(REPLAY_EPOCHS)]
+    init, orders = draws.mlp_replay_draws(seed, kind, [784, NUM_HIDDENS, 10], REPLAY_TRAIN, REPLAY_EPOCHS)
     X, y = data["X_train"][:REPLAY_TRAIN], data["y_train"][:REPLAY_TRAIN]
     X_val, y_val = data["X_val"][:REPLAY_VAL], data["y_val"][:REPLAY_VAL]
 
@@ -245,10 +158,6 @@ def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         "val_acc": val_acc.numpy(),
     }
 
-
-# ----------------------------------------------------------------------------- book
-
-
 def book_run(make_model: Callable[[], nn.Module], optimizer: str, data: dict[str, torch.Tensor], seed: int
              ) -> dict[str, Any]:
     """One d2l training run: torch.manual_seed(seed), model, then d2l's Trainer loop over shuffled DataLoaders.
@@ -290,7 +199,6 @@ def book_run(make_model: Callable[[], nn.Module], optimizer: str, data: dict[str
     return {"seed": seed, "epoch_train_loss": epoch_loss, "val_loss": val_loss, "val_acc": val_acc,
             "seconds": time.perf_counter() - start}
 
-
 def book(name: str, make_model: Callable[[], nn.Module], optimizer: str, data: dict[str, torch.Tensor],
          seeds: tuple[int, ...]) -> dict[str, Any]:
     runs = [book_run(make_model, optimizer, data, seed) for seed in seeds]
@@ -303,58 +211,13 @@ def book(name: str, make_model: Callable[[], nn.Module], optimizer: str, data: d
     return out
 
 
-# ----------------------------------------------------------------------------- 5.3
-
-
-def forward_backward_problem() -> dict[str, np.ndarray]:
-    """5.3's fixed problem from NumPy: X (n, d), labels y, W1 (h, d), W2 (q, h) in d2l's orientation."""
-    rng = np.random.default_rng(FB_SEED)
-    return {
-        "X": rng.standard_normal((FB_N, FB_D)).astype(np.float32),
-        "y": rng.integers(0, FB_Q, FB_N),
-        "W1": (rng.standard_normal((FB_H, FB_D)) / np.sqrt(FB_D)).astype(np.float32),
-        "W2": (rng.standard_normal((FB_Q, FB_H)) / np.sqrt(FB_H)).astype(np.float32),
-    }
-
-
-def forward_backward() -> dict[str, Any]:
-    """d2l 5.3: z = W1 x, h = relu(z), o = W2 h, L = l(o, y), s = lambda/2 (|W1|^2 + |W2|^2), J = L + s;
-    autograd's gradients of J w.r.t. W1, W2 and (retained) the intermediates."""
-    p = forward_backward_problem()
-    X, y = torch.from_numpy(p["X"]), torch.from_numpy(p["y"])
-    W1 = torch.from_numpy(p["W1"]).requires_grad_(True)
-    W2 = torch.from_numpy(p["W2"]).requires_grad_(True)
-    z = X @ W1.T
-    h = torch.relu(z)
-    o = h @ W2.T
-    L = F.cross_entropy(o, y)
-    s = FB_LAMBDA / 2 * (torch.linalg.matrix_norm(W1) ** 2 + torch.linalg.matrix_norm(W2) ** 2)
-    J = L + s
-    for t in (z, h, o):
-        t.retain_grad()
-    J.backward()
-    return {
-        "lambda": FB_LAMBDA,
-        "inputs": p,
-        "forward": {"z": z.detach().numpy(), "h": h.detach().numpy(), "o": o.detach().numpy(),
-                    "L": L.detach().numpy(), "s": s.detach().numpy(), "J": J.detach().numpy()},
-        "grads": {"W1": W1.grad.numpy(), "W2": W2.grad.numpy(), "z": z.grad.numpy(), "h": h.grad.numpy(),
-                  "o": o.grad.numpy()},
-    }
-
-
 def generate() -> dict[str, dict]:
-    # One thread: the shared 2-core machine makes two-thread matmuls 10x slower, and a fixed thread
-    # count keeps reductions (and so the files) identical from run to run.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    """This section's reference files: {file name: data} (torch on one thread, see one_thread)."""
+    with one_thread():
         data = _fashion_mnist()
         scratch = lambda: MLPScratch(784, 10, NUM_HIDDENS)  # noqa: E731
         concise = lambda: MLPConcise(10, (NUM_HIDDENS,))  # noqa: E731
         return {
-            "ch5_1_mlp": activations(),
-            "ch5_1_mlp_exercises": activation_exercises(),
             "ch5_2_mlp_implementation": {
                 "replay": {kind: replay(kind, data) for kind in REPLAY_SEEDS},
                 "book": {
@@ -370,7 +233,4 @@ def generate() -> dict[str, dict]:
                     for name, act in (("relu_2hidden", nn.ReLU), ("sigmoid_2hidden", nn.Sigmoid))
                 },
             },
-            "ch5_3_forward_backward": forward_backward(),
         }
-    finally:
-        torch.set_num_threads(threads)
