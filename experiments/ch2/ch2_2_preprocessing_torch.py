@@ -18,6 +18,7 @@ NA,NA,127500
 4,Slate,178100
 NA,NA,140000"""
 
+
 def preprocessing() -> dict[str, Any]:
     """d2l 2.2 Data preprocessing: the frames and tensors the book prints."""
     data = pd.read_csv(io.StringIO(HOUSE_TINY_CSV))

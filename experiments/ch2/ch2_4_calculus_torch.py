@@ -15,9 +15,11 @@ CALCULUS_STEPS = 10.0 ** np.arange(-1, -6, -1)
 
 CALCULUS_GRID = (-2.0, 3.0, 11)
 
+
 def calculus_f(x: torch.Tensor) -> torch.Tensor:
     """d2l 2.4's example function 3x^2 - 4x."""
     return 3 * x**2 - 4 * x
+
 
 def calculus() -> dict[str, Any]:
     """d2l 2.4 Calculus: difference quotients at x = 1 in float64 and float32, autograd derivatives, the tangent."""

@@ -17,6 +17,7 @@ CONTROL_FLOW_A = (-5000.0, -123.25, -2.5, -1.0, -0.3, -1e-3, -1e-6, 1e-6, 1e-3, 
 
 NUM_RANDOM_A = 1000
 
+
 def control_flow_f(a: torch.Tensor) -> torch.Tensor:
     """d2l 2.5.4: a function whose computation graph depends on its input."""
     b = a * 2
@@ -27,6 +28,7 @@ def control_flow_f(a: torch.Tensor) -> torch.Tensor:
     else:
         c = 100 * b
     return c
+
 
 def _control_flow_case(a_value: float) -> dict[str, Any]:
     a = torch.tensor(a_value, dtype=torch.float32).requires_grad_(True)
@@ -39,6 +41,7 @@ def _control_flow_case(a_value: float) -> dict[str, Any]:
         "d_over_a": (d / a).detach(),
         "grad_eq_d_over_a": bool(a.grad == d / a),
     }
+
 
 def autodiff() -> dict[str, Any]:
     """d2l 2.5 Automatic differentiation."""

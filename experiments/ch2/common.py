@@ -19,6 +19,8 @@ PROBABILITY_SAMPLING_Z = Margin(4.0, why="JAX's and PyTorch's generators differ,
                                 "frequencies, sqrt(2 var / n) for means, sqrt(2 (m4 - var^2) / n) for variances) must be "
                                 "within 4, which a correct sampler misses with probability 6e-5 per number (normal "
                                 "approximation)")
+
+
 PROBABILITY_EXACT = Tolerance(rtol=1e-6, why="expectations and posteriors in float32 against PyTorch's float64")
 
 # -- 2.7 Documentation (and its exercises)
@@ -28,10 +30,7 @@ DOCUMENTATION_SAMPLING_Z = Margin(4.0, why="a sample mean of n draws lies within
                                   "probability 6e-5 per number (normal approximation)")
 
 
-
 # -- 2.5 Automatic differentiation: d2l's f(a) with Python control flow
-
-
 def control_flow(a: jax.Array) -> jax.Array:
     """d2l's f(a): doubles a until its norm reaches 1000, then scales by 100 if the sum is not positive.
 

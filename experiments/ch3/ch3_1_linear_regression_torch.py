@@ -15,9 +15,11 @@ def normal(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
     p = 1 / math.sqrt(2 * math.pi * sigma**2)
     return p * np.exp(-0.5 * (x - mu) ** 2 / sigma**2)
 
+
 DENSITY_PARAMS = ((0.0, 1.0), (0.0, 2.0), (3.0, 1.0))
 
 DENSITY_POINTS = (-7.0, -3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.5, 6.99)
+
 
 def linear_regression() -> dict[str, Any]:
     """d2l 3.1: the vectorisation timing demo and the normal densities."""
@@ -70,6 +72,7 @@ OUTLIER_STEPS = 2000
 
 OUTLIER_LR = 0.1
 
+
 def outlier_data() -> dict[str, np.ndarray]:
     """float32 (x, y) from a NumPy generator: y = 2x + 1 + N(0, 0.5^2), with outliers added."""
     rng = np.random.default_rng(OUTLIER_SEED)
@@ -78,6 +81,7 @@ def outlier_data() -> dict[str, np.ndarray]:
     outliers = np.sort(rng.choice(OUTLIER_N, OUTLIER_COUNT, replace=False))
     y[outliers] += np.float32(OUTLIER_SHIFT)
     return {"x": x, "y": y, "outliers": outliers}
+
 
 def fit_line(x: torch.Tensor, y: torch.Tensor, loss: Callable, steps: int, lr: float) -> dict[str, Any]:
     """Full-batch gradient descent on a line y = w x + b from w = b = 0, step size lr / sqrt(t + 1)."""
@@ -96,6 +100,7 @@ def fit_line(x: torch.Tensor, y: torch.Tensor, loss: Callable, steps: int, lr: f
         losses.append(value.item())
     return {"w": w.detach().numpy()[0], "b": b.detach().numpy()[0], "first_losses": np.array(losses[:10], np.float32),
             "last_loss": losses[-1]}
+
 
 def linear_regression_exercises() -> dict[str, Any]:
     """3.1 exercise 1 (the constant b minimising squared vs absolute error) and a line fitted both ways."""

@@ -22,6 +22,7 @@ def progress_board_points(xs: np.ndarray, ys: np.ndarray, every_n: int) -> dict[
         raw.clear()
     return {"x": np.array([p.x for p in line]), "y": np.array([p.y for p in line])}
 
+
 def oo_design() -> dict[str, Any]:
     """d2l 3.2's ProgressBoard demo: sin every 2 points, cos every 10, over np.arange(0, 10, 0.1)."""
     xs = np.arange(0, 10, 0.1)

@@ -17,6 +17,7 @@ NUM_TRAIN = NUM_VAL = 1000
 
 BATCH_SIZE = 32
 
+
 class SyntheticRegressionData:
     """d2l 3.3's data module: y = Xw + b + noise with X, noise ~ N(0, 1) from torch's RNG."""
 
@@ -32,6 +33,7 @@ class SyntheticRegressionData:
         i = slice(0, self.num_train) if train else slice(self.num_train, None)
         dataset = torch.utils.data.TensorDataset(self.X[i], self.y[i])
         return torch.utils.data.DataLoader(dataset, self.batch_size, shuffle=train)
+
 
 def synthetic_data() -> dict[str, Any]:
     """d2l 3.3: the first example, one batch's shapes, the number of batches, and the data's statistics."""

@@ -37,6 +37,7 @@ REPLAY_SEED = 3
 
 BOOK_SEEDS = tuple(range(20))  # a run takes ~20 ms, so the bands can rest on 20 seeds
 
+
 def replay_data(seed: int = REPLAY_SEED) -> dict[str, Any]:
     """float32 data, a standard-normal draw for the initial w and one order per epoch, all from NumPy."""
     rng = np.random.default_rng(seed)
@@ -55,17 +56,21 @@ def replay_data(seed: int = REPLAY_SEED) -> dict[str, Any]:
         "batch_size": BATCH_SIZE,
     }
 
+
 def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """d2l 3.4's loss: mean of (y_hat - y)^2 / 2."""
     return ((y_hat - y) ** 2 / 2).mean()
+
 
 def absolute_loss_mean(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """3.4 exercise: |y_hat - y| in place of the squared error, keeping d2l's mean over the minibatch."""
     return (y_hat - y).abs().mean()
 
+
 def absolute_loss_sum(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """3.4 exercise: the sum of |y_hat - y| over the minibatch."""
     return (y_hat - y).abs().sum()
+
 
 class LinearRegressionScratch(nn.Module):
     """d2l 3.4's model; the initial w is given (replay) or drawn from torch's RNG (book)."""
@@ -81,6 +86,7 @@ class LinearRegressionScratch(nn.Module):
 
     def get_w_b(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.w.detach().reshape(-1), self.b.detach()
+
 
 class LinearRegressionConcise(nn.Module):
     """d2l 3.5's model: nn.LazyLinear(1), then weight.data.normal_(0, 0.01) and bias.data.fill_(0).
@@ -108,13 +114,16 @@ class LinearRegressionConcise(nn.Module):
     def get_w_b(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net.weight.data.reshape(-1), self.net.bias.data
 
+
 def _params(model: nn.Module) -> dict[str, np.ndarray]:
     w, b = model.get_w_b()
     return {"w": w.numpy().copy(), "b": b.numpy().copy()}
 
+
 def _val_loss(model: nn.Module, loss: Callable, X: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return loss(model(X), y).item()
+
 
 def replay(model: nn.Module, loss: Callable, optimizer: Any, d: dict[str, Any]) -> dict[str, Any]:
     """Trains on the stored data in the stored minibatch orders; returns every step's loss and the end state."""
@@ -139,6 +148,7 @@ def replay(model: nn.Module, loss: Callable, optimizer: Any, d: dict[str, Any]) 
         "b_error": np.float32(d["b_true"]) - final["b"],
     }
 
+
 def grads_at_init(model: nn.Module, loss: Callable, d: dict[str, Any]) -> dict[str, Any]:
     """The loss and its gradients at the initial parameters on the first replay minibatch."""
     rows = torch.from_numpy(d["orders"][0][: d["batch_size"]])
@@ -148,6 +158,7 @@ def grads_at_init(model: nn.Module, loss: Callable, d: dict[str, Any]) -> dict[s
     grads = {name: p.grad.numpy().copy() for name, p in params.items()}
     model.zero_grad()
     return {"loss": value.item(), "grads": grads}
+
 
 def book_run(seed: int, concise: str | None = None) -> dict[str, Any]:
     """d2l's own 3.4 run (or 3.5's with concise="d2l" or "intended"): torch.manual_seed(seed), the model,
@@ -181,6 +192,7 @@ def book_run(seed: int, concise: str | None = None) -> dict[str, Any]:
         "timing": {"seconds": seconds},
     }
 
+
 def scratch() -> dict[str, Any]:
     """d2l 3.4 from scratch: replays with the hand-written SGD and torch.optim.SGD, gradients, the book band."""
     d = replay_data()
@@ -203,9 +215,11 @@ def scratch() -> dict[str, Any]:
         "book": [book_run(seed) for seed in BOOK_SEEDS],
     }
 
+
 EXERCISE_LRS = (0.01, 0.03, 0.05)
 
 LARGE_SIGMA = math.sqrt(1000)
+
 
 def scratch_exercises() -> dict[str, Any]:
     """3.4 exercises as replays on the 3.4 replay data: learning rates, zero and large initial weights, |error|."""

@@ -27,6 +27,7 @@ TEXT_LABELS = (
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 )  # fmt: skip
 
+
 def read_idx(path: Path) -> torch.Tensor:
     """An IDX(.gz) file as a tensor: magic 0x00000801 (labels) or 0x00000803 (images), big-endian sizes."""
     raw = gzip.open(path).read()
@@ -37,6 +38,7 @@ def read_idx(path: Path) -> torch.Tensor:
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
     return torch.from_numpy(data.copy())
 
+
 def fashion_mnist_uint8() -> dict[str, torch.Tensor]:
     """The four arrays as torchvision.datasets.FashionMNIST keeps them (.data uint8, .targets int64)."""
     directory = locate()
@@ -44,9 +46,11 @@ def fashion_mnist_uint8() -> dict[str, torch.Tensor]:
     out = {key: read_idx(directory / name) for key, (name, _) in FILES.items()}
     return {k: v.long() if k.endswith("labels") else v for k, v in out.items()}
 
+
 def to_tensor(images: torch.Tensor) -> torch.Tensor:
     """transforms.ToTensor() on a stack of uint8 images: (N, 1, H, W) float32 in [0, 1]."""
     return images.unsqueeze(1).float().div(255)
+
 
 def read_times(X: torch.Tensor, y: torch.Tensor, batch_sizes: tuple[int, ...]) -> dict[str, float]:
     """Seconds for one shuffled pass of a DataLoader (no workers) over in-memory tensors, per batch size."""
@@ -59,10 +63,12 @@ def read_times(X: torch.Tensor, y: torch.Tensor, batch_sizes: tuple[int, ...]) -
         out[str(batch_size)] = time.perf_counter() - start
     return out
 
+
 def resize_bilinear_uint8(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear upsampling (half-pixel centres, as PIL's resize behind transforms.Resize), rounded to uint8."""
     out = F.interpolate(images.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8).squeeze(1)
+
 
 def image_classification_dataset(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """d2l 4.2: sizes, shapes, dtypes, label counts, pixel checksums, the first val batch, 32x32 resizing."""

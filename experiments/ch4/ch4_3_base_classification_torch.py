@@ -17,6 +17,7 @@ def accuracy(Y_hat: torch.Tensor, Y: torch.Tensor, averaged: bool = True) -> tor
     compare = (preds == Y.reshape(-1)).type(torch.float32)
     return compare.mean() if averaged else compare
 
+
 def base_classification() -> dict[str, Any]:
     """d2l 4.3: accuracy of fixed predictions (the 4.4 example, a tie, random logits from a NumPy seed)."""
     rng = np.random.default_rng(43)

@@ -28,15 +28,18 @@ REPLAY = {"seed": 4, "num_train": 5000, "num_val": 1000, "batch_size": BATCH_SIZ
 # A slice of W (rows = pixels 400..405, near the image centre, where the weights move) stored in full.
 W_ROWS = (400, 406)
 
+
 def naive_softmax(X: torch.Tensor) -> torch.Tensor:
     """d2l 4.4.1's softmax, straight from the definition."""
     X_exp = torch.exp(X)
     partition = X_exp.sum(1, keepdims=True)
     return X_exp / partition
 
+
 def scratch_cross_entropy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """d2l 4.4.3's cross-entropy from probabilities, averaged over the batch."""
     return -torch.log(y_hat[list(range(len(y_hat))), y]).mean()
+
 
 class SoftmaxRegressionScratch:
     """d2l 4.4.2's model: W ~ N(0, sigma^2) (inputs, outputs), b = 0, naive softmax of X W + b."""
@@ -64,6 +67,7 @@ class SoftmaxRegressionScratch:
     def grads(self) -> dict[str, torch.Tensor]:
         return {"W": self.W.grad, "b": self.b.grad}
 
+
 def param_summary(named: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Large parameters as norms, column sums and a slice of rows; b in full."""
     W, b = named["W"].detach(), named["b"].detach()
@@ -75,8 +79,10 @@ def param_summary(named: dict[str, torch.Tensor]) -> dict[str, Any]:
         "b": b,
     }
 
+
 def full_data(data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     return (to_tensor(data["train_images"]), data["train_labels"], to_tensor(data["val_images"]), data["val_labels"])
+
 
 def evaluate(model: Any, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Mean loss and accuracy over a whole set (model.loss averages over the batch)."""
@@ -84,7 +90,9 @@ def evaluate(model: Any, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float
         Y_hat = model(X)
         return model.loss(Y_hat, y).item(), accuracy(Y_hat, y).item()
 
+
 MakeOptimizer = Callable[[Any, float], Any]  # (model, lr) -> optimizer with zero_grad() and step()
+
 
 def book_run(make_model: Callable[[], Any], make_optimizer: MakeOptimizer, lr: float,
              data: tuple[torch.Tensor, ...], seed: int, epochs: int) -> dict[str, Any]:
@@ -112,19 +120,23 @@ def book_run(make_model: Callable[[], Any], make_optimizer: MakeOptimizer, lr: f
     return {"seed": seed, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc,
             "timing": {"seconds": seconds}}
 
+
 def book_band(make_model: Callable[[], Any], make_optimizer: MakeOptimizer, lr: float,
               data: tuple[torch.Tensor, ...], epochs: int) -> dict[str, Any]:
     """Book runs over BOOK_SEEDS."""
     runs = [book_run(make_model, make_optimizer, lr, data, seed, epochs) for seed in BOOK_SEEDS]
     return {"seeds": list(BOOK_SEEDS), "epochs": epochs, "lr": lr, "batch_size": BATCH_SIZE, "runs": runs}
 
+
 def hand_sgd(model: Any, lr: float) -> SGD:
     """d2l's optimizer for the from-scratch models."""
     return SGD(list(model.parameters()), lr)
 
+
 def torch_sgd(model: Any, lr: float) -> torch.optim.SGD:
     """d2l's optimizer for the concise models."""
     return torch.optim.SGD(model.parameters(), lr=lr)
+
 
 def replay_draws(init: str) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """The NumPy draws both sides use: the initial parameters, then one permutation per epoch.
@@ -135,7 +147,9 @@ def replay_draws(init: str) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     (W, b), orders = draws.softmax_replay_draws(REPLAY["seed"], init, SIGMA, REPLAY["num_train"], REPLAY["epochs"])
     return {"W": W, "b": b}, orders
 
+
 order_checksum = draws.order_checksum  # a position-weighted sum of the batch orders
+
 
 def replay_run(model: Any, optimizer: Any, data: tuple[torch.Tensor, ...], orders: list[np.ndarray]) -> dict:
     """Trains on the given batch orders; per-step losses, per-epoch subset validation, final parameters."""
@@ -155,6 +169,7 @@ def replay_run(model: Any, optimizer: Any, data: tuple[torch.Tensor, ...], order
     return {"step_losses": np.array(losses, np.float32), "val_loss": val_loss, "val_acc": val_acc,
             "final_params": param_summary(model.named())}
 
+
 def first_batch_gradients(model: Any, data: tuple[torch.Tensor, ...], order: np.ndarray) -> dict[str, Any]:
     """PyTorch's gradients of the mean loss on the first replay batch at the initial parameters."""
     X_train, y_train = data[:2]
@@ -162,6 +177,7 @@ def first_batch_gradients(model: Any, data: tuple[torch.Tensor, ...], order: np.
     loss = model.loss(model(X_train[rows]), y_train[rows])
     loss.backward()
     return {"loss": loss.detach(), **{f"grad_{k}": v for k, v in param_summary(model.grads()).items()}}
+
 
 def replay(data: dict[str, torch.Tensor], make_model: Callable[[dict], Any], init: str,
            optimizers: dict[str, MakeOptimizer]) -> dict[str, Any]:
@@ -181,6 +197,7 @@ def replay(data: dict[str, torch.Tensor], make_model: Callable[[dict], Any], ini
         out[name] = replay_run(model, make_optimizer(model, REPLAY["lr"]), subset, orders)
     return out
 
+
 def softmax_scratch(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """d2l 4.4: the softmax and cross-entropy examples, replay on a subset, the book band, timing."""
     X = torch.from_numpy(np.random.default_rng(44).random((2, 5), dtype=np.float32))
@@ -199,6 +216,7 @@ def softmax_scratch(data: dict[str, torch.Tensor]) -> dict[str, Any]:
         "replay": replay(data, make, "normal", {"hand_sgd": hand_sgd, "torch_sgd": torch_sgd}),
         "book": book,
     }  # fmt: skip
+
 
 def overflow_cases() -> dict[str, Any]:
     """d2l 4.4 exercise 1: the naive softmax on large and very negative inputs, the max-shifted fix."""
@@ -221,6 +239,7 @@ def overflow_cases() -> dict[str, Any]:
             "stable_cross_entropy_label0": F.cross_entropy(X, torch.tensor([0])),
         }
     return out
+
 
 def softmax_exercises(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """d2l 4.4 exercises: overflow cases; the from-scratch model with lr 0.2 for 5 epochs (book band)."""

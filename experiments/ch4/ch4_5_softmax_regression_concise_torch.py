@@ -39,6 +39,7 @@ class SoftmaxRegression(nn.Module):
     def grads(self) -> dict[str, torch.Tensor]:
         return {"W": self.net[1].weight.grad.T, "b": self.net[1].bias.grad}
 
+
 def softmax_concise(data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """d2l 4.5: nn.LazyLinear + F.cross_entropy + torch.optim.SGD; replay with NumPy-drawn init, book band."""
     make = lambda p: SoftmaxRegression(weight=np.ascontiguousarray(p["W"].T), bias=p["b"])  # noqa: E731

@@ -17,12 +17,14 @@ PRELU_ALPHA = 0.25  # nn.PReLU's initial slope
 
 EXERCISE_ALPHAS = (0.1, 0.2, 0.5)
 
+
 def _grads_along_grid(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> dict[str, Any]:
     """d2l's pattern: y = f(x), y.backward(torch.ones_like(x)), read x.grad."""
     x = x.detach().clone().requires_grad_(True)
     y = f(x)
     y.backward(torch.ones_like(x))
     return {"y": y.detach().numpy(), "grad": x.grad.numpy()}
+
 
 def _prelu(x: torch.Tensor, alpha: float) -> dict[str, Any]:
     """pReLU(x) = max(0, x) + alpha min(0, x) with a learnable alpha: values, dy/dx and d(sum y)/d alpha."""
@@ -31,6 +33,7 @@ def _prelu(x: torch.Tensor, alpha: float) -> dict[str, Any]:
     y = F.prelu(x, a)
     y.backward(torch.ones_like(x))
     return {"alpha": alpha, "y": y.detach().numpy(), "grad": x.grad.numpy(), "grad_alpha": a.grad.numpy()[0]}
+
 
 def activations() -> dict[str, Any]:
     """d2l 5.1.2: ReLU, sigmoid and tanh (and pReLU) over the grid, with their derivatives."""
@@ -42,6 +45,7 @@ def activations() -> dict[str, Any]:
         "tanh": _grads_along_grid(torch.tanh, x),
         "prelu": _prelu(x, PRELU_ALPHA),
     }
+
 
 def activation_exercises() -> dict[str, Any]:
     """5.1 exercises: pReLU for several slopes and Swish x * sigmoid(x), with their derivatives."""

@@ -67,10 +67,7 @@ TOLERANCES: Tolerances = {
 }
 
 
-
 # ----------------------------------------------------------------------------- training
-
-
 def loss_per_accuracy_point(books: list[dict[str, Any]]) -> float:
     """How much the validation loss moves per percentage point of validation accuracy across PyTorch's runs
     (least-squares slope over every seed and epoch)."""
@@ -80,8 +77,6 @@ def loss_per_accuracy_point(books: list[dict[str, Any]]) -> float:
 
 
 # ----------------------------------------------------------------------------- replay
-
-
 def replay(ref: dict[str, Any], data: Dataset, optimizer: Callable[[float], optax.GradientTransformation],
            dtype: Any = np.float32) -> dict[str, Any]:
     """Replays one stored PyTorch run: same initial parameters, same minibatches, the given jaxdl optimizer.
@@ -152,8 +147,6 @@ def float64_witness(kind: str, stored: dict[str, Any], data: Dataset, ours: dict
 
 
 # ----------------------------------------------------------------------------- experiment
-
-
 def run(result: Result, fast: bool) -> None:
     ref = references.load(REFERENCE)
     data = fashion_mnist.load()

@@ -31,6 +31,7 @@ EXERCISE_SEEDS = (0, 1, 2)
 
 EXERCISE_HIDDENS = (256, 128)
 
+
 def _fashion_mnist() -> dict[str, torch.Tensor]:
     """The four arrays as tensors: images (N, 1, 28, 28) float32 = ToTensor()'s x / 255, labels int64."""
     a = fashion_mnist.load_arrays()
@@ -40,15 +41,19 @@ def _fashion_mnist() -> dict[str, torch.Tensor]:
         out[f"y_{split}"] = torch.from_numpy(a[f"{split}_labels"].astype(np.int64))
     return out
 
+
 _checksum = draws.checksum
+
 
 def _summary(W: torch.Tensor) -> dict[str, Any]:
     """A weight matrix (in, out) as its norm, sum and an 8 x 8 slice from the middle rows (harness.replay.summary)."""
     return draws.summary(W.detach().numpy().copy())  # .numpy() shares memory, and d2l's SGD zeroes gradients in place
 
+
 def relu(X: torch.Tensor) -> torch.Tensor:
     """d2l 5.2.1's relu: torch.max(X, zeros)."""
     return torch.max(X, torch.zeros_like(X))
+
 
 class MLPScratch(nn.Module):
     """d2l 5.2.1: W1 (784, 256), W2 (256, 10) ~ N(0, sigma^2), zero biases, its own relu."""
@@ -69,6 +74,7 @@ class MLPScratch(nn.Module):
         """(W, b) per layer; W is (in, out), jaxdl's layout."""
         return [(self.W1, self.b1), (self.W2, self.b2)]
 
+
 class MLPConcise(nn.Sequential):
     """d2l 5.2.2: Flatten, LazyLinear, activation, ..., LazyLinear(outputs), PyTorch's default init."""
 
@@ -82,13 +88,16 @@ class MLPConcise(nn.Sequential):
         """(weight, bias) per layer; weight is (out, in), the transpose of jaxdl's W."""
         return [(m.weight, m.bias) for m in self if isinstance(m, nn.Linear)]
 
+
 def loss_fn(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """d2l's Classifier.loss: mean cross-entropy from logits."""
     return F.cross_entropy(Y_hat.reshape((-1, Y_hat.shape[-1])), Y.reshape((-1,)), reduction="mean")
 
+
 def _in_out(model: nn.Module, W: torch.Tensor) -> torch.Tensor:
     """A weight (or its gradient) in jaxdl's (in, out) layout."""
     return W.T if isinstance(model, MLPConcise) else W
+
 
 def _set_params(model: nn.Module, init: list[tuple[np.ndarray, np.ndarray]]) -> None:
     with torch.no_grad():
@@ -96,11 +105,13 @@ def _set_params(model: nn.Module, init: list[tuple[np.ndarray, np.ndarray]]) -> 
             _in_out(model, W).copy_(torch.from_numpy(W0))
             b.copy_(torch.from_numpy(b0))
 
+
 def _layers_summary(model: nn.Module, grads: bool) -> list[dict[str, Any]]:
     """Per layer: W (or its gradient) summarised, b (or its gradient) in full."""
     pick = (lambda t: t.grad) if grads else (lambda t: t)
     return [{"W": _summary(_in_out(model, pick(W))), "b": pick(b).detach().numpy().copy()}
             for W, b in model.layers()]
+
 
 def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Trains on a fixed subset with NumPy-drawn initial parameters and minibatch orders.
@@ -158,6 +169,7 @@ def replay(kind: str, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         "val_acc": val_acc.numpy(),
     }
 
+
 def book_run(make_model: Callable[[], nn.Module], optimizer: str, data: dict[str, torch.Tensor], seed: int
              ) -> dict[str, Any]:
     """One d2l training run: torch.manual_seed(seed), model, then d2l's Trainer loop over shuffled DataLoaders.
@@ -198,6 +210,7 @@ def book_run(make_model: Callable[[], nn.Module], optimizer: str, data: dict[str
         val_acc.append(total_correct / len(val))
     return {"seed": seed, "epoch_train_loss": epoch_loss, "val_loss": val_loss, "val_acc": val_acc,
             "seconds": time.perf_counter() - start}
+
 
 def book(name: str, make_model: Callable[[], nn.Module], optimizer: str, data: dict[str, torch.Tensor],
          seeds: tuple[int, ...]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from experiments.harness.torch_d2l import one_thread
 # 5.3: one small fixed problem, drawn by NumPy.
 FB_SEED, FB_N, FB_D, FB_H, FB_Q, FB_LAMBDA = 53, 8, 20, 16, 5, 0.1
 
+
 def forward_backward_problem() -> dict[str, np.ndarray]:
     """5.3's fixed problem from NumPy: X (n, d), labels y, W1 (h, d), W2 (q, h) in d2l's orientation."""
     rng = np.random.default_rng(FB_SEED)
@@ -23,6 +24,7 @@ def forward_backward_problem() -> dict[str, np.ndarray]:
         "W1": (rng.standard_normal((FB_H, FB_D)) / np.sqrt(FB_D)).astype(np.float32),
         "W2": (rng.standard_normal((FB_Q, FB_H)) / np.sqrt(FB_H)).astype(np.float32),
     }
+
 
 def forward_backward() -> dict[str, Any]:
     """d2l 5.3: z = W1 x, h = relu(z), o = W2 h, L = l(o, y), s = lambda/2 (|W1|^2 + |W2|^2), J = L + s;

@@ -29,10 +29,14 @@ LR, BATCH_SIZE, EPOCHS = 0.1, 256, 10
 BAND_VAL_ACC = Margin(0.01, why="the project's goal: within one accuracy point of PyTorch's seeds")
 BAND_LOSSES = Margin(0.03, why="what one accuracy point is worth in validation loss across the PyTorch runs "
                      "(about 0.026, see loss_per_accuracy_point), rounded up")
+
+
 WEIGHT_NORM = Tolerance(rtol=1e-5, why="the norm of a float32 matrix, accumulated in another order")
 WEIGHT_SLICE = Margin(1e-4, why="rtol of the mid 8 x 8 entries of a weight matrix (with that matrix's atol)")
 FINAL_SCRATCH = Tolerance(rtol=5e-4, atol=1e-4, why="rtol: the sum of a weight matrix; atol: per element. The "
                           "scratch MLP amplifies float32 rounding (float64 witness)")
+
+
 FINAL_CONCISE = Tolerance(rtol=1e-4, atol=1e-5, why="rtol: the sum of a weight matrix; atol: per element")
 
 # The book rows are decided by the mean over BOOK_KEYS jaxdl keys, trained together in one fit_many call,
@@ -151,7 +155,6 @@ def plot_band(histories: dict[str, History], book: dict[str, Any], title: str) -
     ax.grid(True)
     ax.legend(fontsize=7)
     return fig
-
 
 
 checksum = draws.checksum  # SHA-256 of the arrays' bytes, to confirm both sides drew the same numbers
