@@ -34,6 +34,14 @@ def test_reference_file_is_well_formed(path):
     assert path.stat().st_size < 1_000_000
 
 
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_reference_file_lies_beside_its_sections_generator(path):
+    generator = json.loads(path.read_text())["meta"]["generator"]
+    section = re.match(r"(ch\d+_\d+)_", path.name)[1]
+    assert (REFERENCE_ROOT.parent / generator).parent == path.parent
+    assert generator.rsplit("/", 1)[1].startswith(section + "_") and generator.endswith("_torch.py")
+
+
 @pytest.mark.parametrize("experiment", discover(), ids=lambda e: e.id)
 def test_every_experimented_section_has_its_reference(experiment):
     major, minor = experiment.module.SECTION.split(".")
@@ -171,3 +179,15 @@ def test_each_row_says_what_was_compared_how_far_apart_and_by_which_rule(ours, t
     c = references.compare("q", ours, theirs)
     assert (c.quantity, c.jaxdl, c.reference, c.tolerance, c.passed) == ("q", *row[:2], *row[3:])
     assert c.difference == row[2] or (np.isnan(c.difference) and np.isnan(row[2]))
+
+
+def test_the_generators_are_one_per_section_and_chosen_by_section_or_chapter():
+    from experiments.harness import regenerate
+
+    available = regenerate.generators()
+    assert available["4.4"] == "experiments.ch4.ch4_4_softmax_regression_scratch_torch"
+    assert list(regenerate.select(["4.4"], available)) == ["4.4"]
+    assert list(regenerate.select(["ch2"], available)) == ["2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7"]
+    assert regenerate.select([], available) == available
+    with pytest.raises(SystemExit, match="unknown section"):
+        regenerate.select(["9.9"], available)
