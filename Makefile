@@ -40,7 +40,9 @@ data: $(INSTALLED) system
 experiments: data
 	$(PY) -m experiments all
 
+# lint-imports first: the import contracts of pyproject.toml ([tool.importlinter]).
 test: data
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The suite in fresh virtualenvs under .nox/: on exactly the lowest versions pyproject.toml declares, and on the
@@ -58,12 +60,14 @@ benchmark: data
 # already knows of (as on the project's machines), else from PyTorch's CPU index; never a plain
 # `pip install torch`, which pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0+cpu
+# Each section's generator lies beside it (experiments/chN/*_torch.py); SECTIONS="4.4 ch5" regenerates only those.
+SECTIONS ?=
 references: data
 	$(PY) -m pip install --quiet "$(TORCH)" || \
 		$(PY) -m pip install --quiet "$(TORCH)" --extra-index-url https://download.pytorch.org/whl/cpu
-	$(PY) -m experiments.reference
+	$(PY) -m experiments.reference $(SECTIONS)
 
-# Mutation testing of jaxdl/ and experiments/common.py with the fast tests (configured under [tool.mutmut] in
+# Mutation testing of jaxdl/ and experiments/harness/result.py with the fast tests (configured under [tool.mutmut] in
 # pyproject.toml). Slow, not part of CI: run it before submitting changes to the library. Prints the share
 # killed and every survivor not explained in tests/mutation_equivalents.md.
 mutation: $(INSTALLED)

@@ -129,7 +129,7 @@ def run_torch(name: str, epochs: int, repeats: int) -> dict[str, Any]:
 def run_many(epochs: int, repeats: int, together: bool, split: bool = False) -> dict[str, Any]:
     """8 MLPs of 256 hidden units: one fit_many call (split: its models shared by one CPU device per core), or
     8 fit calls; wall seconds with compilation."""
-    from experiments.common import model_devices, use_every_core
+    from experiments.harness.result import model_devices, use_every_core
 
     if split:
         use_every_core()

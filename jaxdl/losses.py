@@ -17,6 +17,11 @@ def absolute_loss(y_hat: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.abs(y_hat - y.reshape(y_hat.shape)).reshape(y_hat.shape[0], -1).sum(axis=1)
 
 
+def mse(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+    """nn.MSELoss per example: the mean over outputs of (y_hat - y)^2, without d2l 3.4's 1/2 (d2l 3.5, 3.7, 5.7)."""
+    return optax.squared_error(y_hat, y.reshape(y_hat.shape)).reshape(y_hat.shape[0], -1).mean(axis=1)
+
+
 def softmax(X: jax.Array) -> jax.Array:
     """d2l 4.4's softmax written from its definition, exp(X) / sum(exp(X)): overflows for large inputs."""
     X_exp = jnp.exp(X)

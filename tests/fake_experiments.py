@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 from typing import Callable
 
-from experiments.__main__ import Experiment
+from experiments.harness.runner import Experiment
 
 
 def fake_experiment(section: str, body: Callable, title: str | None = None) -> Experiment:

@@ -14,8 +14,11 @@ import numpy as np
 
 from jaxdl.files import write_text_atomic
 
-#: Where the committed reference files live (``experiments/reference`` in the repo).
-REFERENCE_DIR = Path(os.environ.get("JAXDL_REFERENCE_DIR", Path(__file__).resolve().parents[1] / "reference"))
+#: The folder of the chapter packages: each reference file lies beside the experiment module it serves,
+#: ``experiments/ch4/ch4_4_softmax_regression_scratch.json`` beside ``ch4_4_softmax_regression_scratch.py``.
+REFERENCE_ROOT = Path(os.environ.get("JAXDL_REFERENCE_DIR", Path(__file__).resolve().parents[1]))
+
+REGENERATE = "`python -m experiments.reference` (`make references` installs torch 2.13.0, CPU build)"
 
 # Keys whose values change from run to run (dates, wall times); ignored when deciding
 # whether a regenerated file says anything new.
@@ -26,14 +29,29 @@ class ReferenceError(RuntimeError):
     """A reference file is missing or malformed."""
 
 
+def chapter_of(name: str) -> str:
+    """The chapter package of a module or reference name: "ch4" for "ch4_4_softmax_regression_scratch"."""
+    return name.split("_", 1)[0]
+
+
+def path_of(name: str, directory: Path | str | None = None) -> Path:
+    """Where the reference file ``name`` lies: ``<directory>/<name>.json``, by default beside its experiment
+    module in the chapter package (``experiments/<chapter>/<name>.json``)."""
+    if directory is not None:
+        return Path(directory) / f"{name}.json"
+    return REFERENCE_ROOT / chapter_of(name) / f"{name}.json"
+
+
+def files() -> list[Path]:
+    """Every committed reference file, in every chapter package."""
+    return sorted(REFERENCE_ROOT.glob("ch*/ch*.json"))
+
+
 def load(name: str, directory: Path | str | None = None) -> dict[str, Any]:
-    """Reads the reference file ``<directory>/<name>.json`` and returns its ``data`` section."""
-    path = Path(directory or REFERENCE_DIR) / f"{name}.json"
+    """Reads the reference file ``name`` (see path_of) and returns its ``data`` section."""
+    path = path_of(name, directory)
     if not path.exists():
-        raise ReferenceError(
-            f"no reference file {path}; regenerate the references with "
-            "`python -m experiments.reference` (`make references` installs torch 2.13.0, CPU build)"
-        )
+        raise ReferenceError(f"no reference file {path}; regenerate the references with {REGENERATE}")
     try:
         payload = json.loads(path.read_text())
     except json.JSONDecodeError as err:

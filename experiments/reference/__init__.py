@@ -1,1 +1,2 @@
-"""PyTorch reference numbers (the committed JSON files here) and the generator that makes them."""
+"""The command that regenerates the PyTorch reference files (`python -m experiments.reference`); the files and
+their generators lie beside the experiments, in the chapter packages."""

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import pytest
 from needs import missing
 
-from experiments import ch5_3_forward_backward as fb
-from experiments.common import Result
+from experiments.ch5 import ch5_3_forward_backward as fb
+from experiments.harness.result import Result
 from jaxdl import computational_graph
 from experiments.harness import references
 

@@ -7,7 +7,7 @@ import os
 import jax
 import pytest
 
-from experiments import common
+from experiments.harness import result as common
 from fresh_python import fresh_python
 
 
@@ -22,7 +22,7 @@ def devices_after_use_every_core(env: dict[str, str], before: str = "") -> str:
     code = f"""
         import jax
         {before}
-        from experiments.common import use_every_core
+        from experiments.harness.result import use_every_core
         use_every_core()
         print(jax.local_device_count())
     """
@@ -51,7 +51,7 @@ def test_once_jax_has_run_its_devices_stay():
 ])
 def test_use_every_core_asks_for_one_device_per_core_unless_the_user_chose(monkeypatch, env, cores, asked):
     """The same rules in-process, where jax.config.update is recorded instead of run."""
-    from experiments.common import use_every_core
+    from experiments.harness.result import use_every_core
 
     updates = []
     monkeypatch.delenv("XLA_FLAGS", raising=False)
@@ -65,7 +65,7 @@ def test_use_every_core_asks_for_one_device_per_core_unless_the_user_chose(monke
 
 
 def test_use_every_core_leaves_a_started_jax_alone(monkeypatch):
-    from experiments.common import use_every_core
+    from experiments.harness.result import use_every_core
 
     def started(name, value):
         raise RuntimeError("jax_num_cpu_devices cannot be changed after the backend is initialized")
