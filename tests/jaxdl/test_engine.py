@@ -138,7 +138,7 @@ LINREG_REFUSALS = [
      r"^penalty\(params\) fails on these parameters \('W2'\)$"),
     ("a penalty per weight", dict(penalty=lambda p: p["W"] ** 2), r"penalty\(params\) must return a scalar"),
     ("callbacks not callbacks", dict(callbacks=["bar"]), "callbacks must be jaxdl.callbacks.Callback objects"),
-    ("a path for callbacks", dict(callbacks=[print]), "callbacks must be jaxdl.callbacks.Callback objects"),
+    ("a function for a callback", dict(callbacks=[print]), "callbacks must be jaxdl.callbacks.Callback objects"),
     ("orders not permutations", dict(key=None, epochs=None, orders=[np.zeros(1000, int)]),
      r"orders\[0\] is not a permutation of the 1000 training examples"),
     ("orders of another length", dict(key=None, epochs=None, orders=[np.arange(999)]),
