@@ -1,6 +1,6 @@
 """The import contracts of pyproject.toml ([tool.importlinter]) hold: jaxdl imports nothing of the experiments,
-the harness no chapter package, and no experiment module imports another (what two share lives in jaxdl, the
-harness or a chapter's support module)."""
+the library's layers import only downward, the harness no chapter package, and no experiment module imports
+another (what two share lives in jaxdl, the harness or a chapter's support module)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,13 @@ def test_the_independence_contract_lists_every_experiment_module():
 def test_the_harness_contract_names_every_chapter_package():
     chapters = {name.rsplit(".", 1)[0] for name in experiment_modules()}
     assert set(_contracts()["harness-below-chapters"]["forbidden_modules"]) == chapters
+
+
+def test_the_layers_contract_places_every_library_module():
+    import pkgutil
+
+    import jaxdl
+
+    placed = {name.strip() for layer in _contracts()["jaxdl-layers"]["layers"] for name in layer.split("|")}
+    modules = {f"jaxdl.{info.name}" for info in pkgutil.iter_modules(jaxdl.__path__)}
+    assert modules == placed, "give every jaxdl module its layer in pyproject.toml's jaxdl-layers contract"
