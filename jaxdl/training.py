@@ -185,13 +185,13 @@ def _check_order(orders: Sequence[np.ndarray], num_examples: int) -> list[np.nda
 
 
 def epoch_plans(num_examples: int, batch_size: int, keys: Sequence[jax.Array] | None, epochs: int | None,
-                orders: Sequence[np.ndarray] | None) -> tuple[int, list[Callable[[int], tuple[jax.Array, jax.Array]]]]:
+                orders: Sequence[np.ndarray] | None, key_argument: str = "key") -> tuple[int, list[Callable[[int], tuple[jax.Array, jax.Array]]]]:
     """Checks the keys and epochs (or orders) and returns (epochs, one function epoch -> minibatch plan per
     key; a single one for orders). Each key draws its epochs' orders from jax.random.split(key, epochs)."""
     check_batching(num_examples, batch_size)
     if orders is None:
         if keys is None or epochs is None:
-            raise ValueError("pass key= and epochs= (or orders=, one order of the examples per epoch)")
+            raise ValueError(f"pass {key_argument}= and epochs= (or orders=, one order of the examples per epoch)")
         check_count(epochs, "epochs", 0)
 
         def plans_of(key: jax.Array) -> Callable[[int], tuple[jax.Array, jax.Array]]:
@@ -465,7 +465,7 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
     if penalty is not None:
         check_penalty(penalty, first_params)
     # after the data's checks, which name an empty split
-    epochs, plans = epoch_plans(num_examples, batch_size, keys, epochs, orders)
+    epochs, plans = epoch_plans(num_examples, batch_size, keys, epochs, orders, "key" if n_models is None else "keys")
     if mesh is not None:
         mesh = sharding.data_mesh(mesh)
     model_mesh = None if devices is None else many.model_mesh(devices, n_models)

@@ -118,7 +118,7 @@ LINREG_REFUSALS = [
      "y_train has 2 values per example but the model gives 1"),
     ("params for 3 inputs", dict(params=lambda: models.init(LINREG, jax.random.key(1), (1, 3))),
      r"cannot take inputs of shape \(2,\) with these parameters.*number of inputs"),
-    ("no key", dict(key=None), r"pass key= and epochs= \(or orders=, one order of the examples per epoch\)"),
+    ("no key", dict(key=None), r"pass keys?= and epochs= \(or orders=, one order of the examples per epoch\)"),
     ("an int for a key", dict(key=0), r"keys? must be .*PRNG key"),
     ("zeros for a key", dict(key=jnp.zeros(3)), r"keys? must be .*PRNG key"),
     ("negative epochs", dict(epochs=-1), "epochs must be a non-negative integer, got -1"),
@@ -490,3 +490,8 @@ def test_callbacks_see_every_epoch_and_the_end_also_when_training_diverges(engin
     with pytest.raises(training.TrainingDiverged):
         _fit_linreg(engine, 3.8, epochs=3, divergence_threshold=float("inf"), callbacks=[recorder])
     assert recorder.calls == [("begin", 3), ("epoch", 1, 3, 1), ("end", "TrainingDiverged")]
+
+
+def test_without_keys_each_front_door_names_its_own_argument(engine):
+    with pytest.raises(ValueError, match=f"pass {'keys' if engine.many else 'key'}= and epochs="):
+        _fit_linreg(engine, key=None)
