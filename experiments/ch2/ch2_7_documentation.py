@@ -3,6 +3,7 @@ jax.random can sample, each sampler checked against PyTorch's moments within the
 
 from __future__ import annotations
 
+import itertools
 import math
 import pydoc
 from typing import Any, Callable
@@ -98,9 +99,13 @@ def public_names(module: Any) -> list[str]:
 
 
 def first_doc_line(obj: Any) -> str:
-    """The first line of help(obj)'s text, as pydoc renders it."""
-    text = pydoc.render_doc(obj, renderer=pydoc.plaintext)
-    return next(line.strip() for line in text.splitlines()[1:] if line.strip())
+    """The first line of help(obj)'s text, as pydoc renders it: the signature, on one line even where
+    pydoc (Python 3.13 and later) wraps a long one over several."""
+    lines = pydoc.render_doc(obj, renderer=pydoc.plaintext).splitlines()[1:]
+    start = next(i for i, line in enumerate(lines) if line.strip())
+    paragraph = list(itertools.takewhile(str.strip, lines[start:]))
+    joined = " ".join(line.strip() for line in paragraph)
+    return joined.replace("( ", "(").replace(",)", ")").replace(", )", ")").replace(" )", ")")
 
 
 def z_scores_of_mean(draws: jax.Array, mean, variance) -> np.ndarray:

@@ -88,3 +88,10 @@ def test_categorical_without_replacement_matches_torch_and_theory():
     with_replacement = 1 - (1 - probs) ** 2
     z = exercises.frequency_z(with_replacement, np.asarray(spec["inclusion_frequencies"]), 20_000, spec["draws"])
     assert np.abs(z).max() > documentation.SAMPLING_Z
+
+
+def test_a_signature_pydoc_wraps_over_several_lines_is_read_as_one(monkeypatch):
+    # Python 3.13's pydoc puts each parameter of a long signature on its own line.
+    wrapped = "Python Library Documentation: function f in module m\n\nf(\n    a: int,\n    b: str = 'x'\n) -> None\n\nDoc.\n"
+    monkeypatch.setattr(documentation.pydoc, "render_doc", lambda obj, renderer: wrapped)
+    assert documentation.first_doc_line(object()) == "f(a: int, b: str = 'x') -> None"
