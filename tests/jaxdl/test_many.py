@@ -255,11 +255,24 @@ def test_with_devices_everything_the_compiled_epoch_takes_is_placed_on_the_model
     mesh = jax.tree.leaves(p)[0].sharding.mesh
     assert mesh.axis_names == (MODEL_AXIS,) and mesh.devices.size == 1
     per_model, copied = NamedSharding(mesh, PartitionSpec(MODEL_AXIS)), NamedSharding(mesh, PartitionSpec())
+
+    def placed(leaf, sharding) -> bool:
+        # The same mesh and the same spec once trailing Nones (axes not split) are dropped: jax 0.12 writes a split
+        # array's spec ('models', None) where 0.10 wrote ('models',). (On this one-device mesh every placement is
+        # equivalent, so the specs themselves are compared.)
+        def split_axes(s) -> tuple:
+            entries = list(s.spec)
+            while entries and entries[-1] is None:
+                entries.pop()
+            return tuple(entries)
+
+        return leaf.sharding.mesh == sharding.mesh and split_axes(leaf.sharding) == split_axes(sharding)
+
     for leaf in jax.tree.leaves((p, opt_state, hyperparams, rngs)):
-        assert leaf.sharding == per_model
+        assert placed(leaf, per_model)
     assert state is None
-    assert X.sharding == y.sharding == copied  # one dataset for all
-    assert idx.sharding == mask.sharding == (copied if plan == "shared" else per_model)
+    assert placed(X, copied) and placed(y, copied)  # one dataset for all
+    assert all(placed(a, copied if plan == "shared" else per_model) for a in (idx, mask))
 
 
 def test_num_models_refuses_leaves_without_a_common_leading_axis():
