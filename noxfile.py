@@ -1,4 +1,5 @@
-"""The test suite in fresh virtualenvs: on the newest versions pip finds, and on the lowest versions jaxdl declares.
+"""The test suite in fresh virtualenvs: on the newest Python with the newest versions pip finds (and every
+experiment), and on the oldest Python with the lowest versions jaxdl declares.
 
 `nox -s newest` and `nox -s lowest` (or `make test-newest`, `make test-lowest`); arguments after `--` go to
 pytest. The lowest versions are not written down twice: the session reads the `>=` bounds of
@@ -22,6 +23,8 @@ PYPROJECT = Path(__file__).parent / "pyproject.toml"
 INSTALL = ("-e", ".[dev,tfds]")
 # The oldest Python jaxdl supports; its dependencies' lowest versions are checked on it.
 LOWEST_PYTHON = "3.11"
+# The newest Python jaxdl supports: pip's newest jax and numpy need 3.12 or later, so this is where they are tested.
+NEWEST_PYTHON = "3.13"
 
 _LOWER_BOUND = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)\s*>=\s*([^,;\s]+)")
 
@@ -42,11 +45,13 @@ def _pytest(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
 
 
-@nox.session
+@nox.session(python=NEWEST_PYTHON)
 def newest(session: nox.Session) -> None:
-    """The suite on the newest release of every dependency."""
+    """The suite and every experiment on the newest release of every dependency."""
     session.install("--upgrade", *INSTALL)
+    session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=False)
     _pytest(session)
+    session.run("python", "-m", "experiments", "all")
 
 
 @nox.session(python=LOWEST_PYTHON)

@@ -34,9 +34,18 @@ def test_a_dependency_without_a_lower_bound_is_refused(tmp_path):
         noxfile.lowest_pins(pyproject)
 
 
-def test_lowest_session_runs_on_the_oldest_supported_python():
-    assert PROJECT["requires-python"] == f">={noxfile.LOWEST_PYTHON}"
+def test_the_sessions_run_on_the_oldest_and_newest_supported_pythons():
+    newest_minor = int(noxfile.NEWEST_PYTHON.split(".")[1])
+    assert PROJECT["requires-python"] == f">={noxfile.LOWEST_PYTHON},<3.{newest_minor + 1}"
     assert sys.version_info >= tuple(int(p) for p in noxfile.LOWEST_PYTHON.split("."))
+    assert sys.version_info[:2] <= (3, newest_minor)
+
+
+def test_the_classifiers_name_every_python_from_the_oldest_to_the_newest():
+    oldest, newest = (int(v.split(".")[1]) for v in (noxfile.LOWEST_PYTHON, noxfile.NEWEST_PYTHON))
+    prefix = "Programming Language :: Python :: "
+    named = {c.removeprefix(prefix) for c in PROJECT["classifiers"] if c.startswith(prefix + "3.")}
+    assert named == {f"3.{minor}" for minor in range(oldest, newest + 1)}
 
 
 def test_installed_versions_lie_in_the_declared_ranges():
