@@ -83,6 +83,12 @@ def check_examples(data: Dataset) -> None:
         if y.ndim == 0 or X.shape[0] != y.shape[0]:
             count = "a single value" if y.ndim == 0 else y.shape[0]
             raise ValueError(f"X_{split} has {X.shape[0]} examples but y_{split} has {count}; they must pair up")
+    for name in ("X", "y"):
+        train, val = getattr(data, f"{name}_train"), getattr(data, f"{name}_val")
+        if tuple(train.shape[1:]) != tuple(val.shape[1:]):
+            raise ValueError(f"{name}_val's examples have shape {tuple(val.shape[1:])} but {name}_train's "
+                             f"{tuple(train.shape[1:])}; the validation set must be shaped as the training set "
+                             "(resize both alike)")
 
 
 def check_finite(data: Dataset) -> None:
@@ -107,14 +113,32 @@ def check_params(apply: Callable, params: Any, X: jax.Array, preprocess: Callabl
         raise ValueError(
             f"params must be a pytree of arrays as returned by the model's init, got {_summary(params)}"
         )
-    try:
-        return jax.eval_shape(apply, params, preprocess(X[:1]))
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
-        raise ValueError(
-            f"the model cannot take inputs of shape {tuple(X.shape[1:])} with these parameters "
-            f"({type(err).__name__}: {_first_line(err)}); params is {_summary(params)}: pass the params made by "
-            "the init that matches apply, for the number of inputs the data has"
-        ) from None
+    outputs = []
+    for rows in sorted({1, min(3, X.shape[0])}):
+        try:
+            outputs.append(jax.eval_shape(apply, params, preprocess(X[:rows])))
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+            raise ValueError(
+                f"the model cannot take inputs of shape {tuple(X.shape[1:])} with these parameters "
+                f"({type(err).__name__}: {_first_line(err)}); params is {_summary(params)}: pass the params made by "
+                "the init that matches apply, for the number of inputs the data has"
+            ) from None
+        check_output(outputs[-1], rows)
+    return outputs[0]
+
+
+def check_output(output: Any, rows: int) -> None:
+    """Refuses a model output that is not one array with one row per example of a batch of `rows`."""
+    if not isinstance(output, jax.ShapeDtypeStruct):
+        kind = f"a {type(output).__name__} of {len(output)} values" if isinstance(output, (tuple, list)) else (
+            f"a {type(output).__name__}")
+        raise ValueError(f"the model returns {kind}, not one array of outputs; fit trains on one output array per "
+                         "batch: return the outputs alone (the logits, say)")
+    if output.ndim == 0 or output.shape[0] != rows:
+        hint = "; is it transposed (outputs, batch)?" if output.ndim == 2 and output.shape[1] == rows else (
+            "; it must not depend on a fixed batch size" if output.ndim else "")
+        raise ValueError(f"the model gives outputs of shape {tuple(output.shape)} for a batch of {rows} "
+                         f"example(s); expected one row per example, shape ({rows}, ...){hint}")
 
 
 def takes_class_labels(loss: Callable, output: jax.ShapeDtypeStruct) -> bool:
@@ -130,8 +154,23 @@ def takes_class_labels(loss: Callable, output: jax.ShapeDtypeStruct) -> bool:
     return value.shape == (2,)
 
 
+def check_per_example_loss(y: jax.Array, loss: Callable, output: jax.ShapeDtypeStruct) -> None:
+    """Refuses a loss that averages (or sums) the batch into one number: fit needs one value per example."""
+    outputs = jax.ShapeDtypeStruct((2, *output.shape[1:]), output.dtype)
+    for targets in (jax.ShapeDtypeStruct((2, *y.shape[1:]), y.dtype), jax.ShapeDtypeStruct((2,), jnp.int32)):
+        try:
+            value = jax.eval_shape(loss, outputs, targets)
+        except Exception:  # a refusal of these targets is check_labels' to explain
+            continue
+        if getattr(value, "shape", None) == ():
+            raise ValueError("the loss returns one number for a batch of 2 examples: it averages the batch; give a "
+                             "loss with one value per example (drop its .mean()): fit averages over the real "
+                             "examples of each minibatch itself")
+
+
 def check_labels(y: jax.Array, name: str, loss: Callable, output: jax.ShapeDtypeStruct) -> None:
     """Refuses targets the loss cannot pair with the model's outputs, naming the shape received and expected."""
+    check_per_example_loss(y, loss, output)
     num_outputs = math.prod(output.shape[1:])
     n, shape, dtype = y.shape[0], tuple(y.shape), y.dtype
     integer = jnp.issubdtype(dtype, jnp.integer)  # bools are not class numbers: optax refuses them
@@ -184,14 +223,16 @@ def check_labels(y: jax.Array, name: str, loss: Callable, output: jax.ShapeDtype
 
 
 def warn_unscaled_images(X: jax.Array, name: str, preprocess: Callable) -> None:
-    """Warns when float inputs look like raw pixels, whole numbers in [0, 255] past 1, as the model sees them."""
+    """Warns when inputs other than uint8 look like raw pixels, whole numbers in [0, 255] past 1, as the model sees
+    them (floats, or integers that the default preprocess does not scale)."""
     sample = preprocess(X[:1024])
-    if not jnp.issubdtype(sample.dtype, jnp.floating) or math.prod(sample.shape[1:]) < 64:
+    if not jnp.issubdtype(sample.dtype, jnp.number) or math.prod(sample.shape[1:]) < 64:
         return
     low, high = float(sample.min()), float(sample.max())
     if low >= 0 and 1.5 < high <= 255 and bool(jnp.all(sample == jnp.round(sample))):
+        kind = "floats" if jnp.issubdtype(sample.dtype, jnp.floating) else f"{sample.dtype} integers"
         warnings.warn(
-            f"{name} holds floats up to {high:g}, whole numbers as raw pixels are: the model sees them unscaled "
+            f"{name} holds {kind} up to {high:g}, whole numbers as raw pixels are: the model sees them unscaled "
             "and trains badly; pass uint8 images (scaled to [0, 1] for you) or divide by 255",
             stacklevel=stacklevel_outside_jaxdl(),  # the line that called fit, fit_many or check_inputs
         )

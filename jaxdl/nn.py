@@ -54,9 +54,13 @@ class ShapeError(ValueError):
 
 def output_shape(apply: Callable, params: Params, state: State, input_shape: Shape,
                  dtype: Any = jnp.float32) -> Shape:
-    """The shape apply gives for inputs of input_shape, traced with jax.eval_shape (no arithmetic)."""
+    """The shape apply gives for inputs of input_shape, traced with jax.eval_shape (no arithmetic); a pytree of
+    shapes for a layer whose output is a pytree of arrays."""
     X = jax.ShapeDtypeStruct(tuple(input_shape), dtype)
-    return tuple(jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X).shape)
+    out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, X)
+    if isinstance(out, jax.ShapeDtypeStruct):
+        return tuple(out.shape)
+    return jax.tree.map(lambda leaf: tuple(leaf.shape), out)
 
 
 def layer(name: str, init_params: Callable[[jax.Array | None, Shape], tuple[Params, State]],

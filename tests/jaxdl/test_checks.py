@@ -279,18 +279,19 @@ def test_counts_are_named_positive_or_non_negative_by_their_minimum():
     (lambda: np.full((4, 8, 8), 256.0, np.float32), None),  # past 255: not pixels
     (lambda: np.full((4, 8, 8), 1.0, np.float32), None),  # 0/1 images are fine
     (lambda: np.linspace(0, 3.7, 256, dtype=np.float32).reshape(4, 8, 8), None),  # not whole numbers
-    (lambda: np.full((4, 8, 8), 200, np.int32), None),  # not floats: left to the loss and label checks
+    (lambda: np.full((4, 8, 8), 200, np.int32), "int32 integers up to 200"),  # not uint8: the model sees them as they are
     (lambda: np.full((4, 2, 2), 200.0, np.float32), None),  # fewer than 64 features: not images
     (lambda: np.concatenate([np.full((1024, 8, 8), 9.0, np.float32), np.full((1, 8, 8), 300.0, np.float32)]),
      9),  # only the first 1024 examples are looked at
 ])
-def test_unscaled_float_images_warn_and_nothing_else_does(make, high):
+def test_unscaled_images_warn_and_nothing_else_does(make, high):
     from jaxdl.checks import warn_unscaled_images
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warn_unscaled_images(jnp.asarray(make()), "X_train", lambda X: X)
-    expected = [] if high is None else [f"X_train holds floats up to {high}, whole numbers as raw pixels are"]
+    what = high if isinstance(high, str) else f"floats up to {high}"
+    expected = [] if high is None else [f"X_train holds {what}, whole numbers as raw pixels are"]
     assert [str(w.message).split(":")[0] for w in caught] == expected
 
 
@@ -462,11 +463,49 @@ def test_a_loss_that_refuses_the_targets_is_named_with_its_own_first_line():
     assert str(err.value) == f"the loss cannot pair y_train of shape (20, 3) with outputs of shape (N, 3) ({first_line})"
 
 
-def test_a_loss_that_averages_the_batch_is_refused_whole():
-    with pytest.raises(ValueError) as err:
+AVERAGED = "the loss returns one number for a batch of 2 examples: it averages the batch"
+
+
+def test_a_loss_that_averages_the_batch_is_refused_as_such():
+    with pytest.raises(ValueError, match=AVERAGED):
         _check_outputs(3, jnp.ones((20, 3)), lambda y_hat, y: jnp.mean((y_hat - y) ** 2))
-    assert str(err.value) == ("the loss gives shape () for a batch of 2 with y_train shaped (20, 3); a loss must give "
-                              "one value per example")
+
+
+def test_a_classifiers_loss_that_averages_the_batch_is_refused_as_such_not_as_taking_no_labels():
+    with pytest.raises(ValueError, match=AVERAGED):
+        _check_outputs(3, jnp.arange(20) % 3, lambda y_hat, y: losses.softmax_cross_entropy(y_hat, y).mean())
+
+
+def test_a_loss_with_one_value_per_example_of_another_shape_is_still_refused():
+    with pytest.raises(ValueError, match=r"the loss gives shape \(2, 3\) for a batch of 2 with y_train shaped \(20, 3\)"):
+        _check_outputs(3, jnp.ones((20, 3)), lambda y_hat, y: (y_hat - y) ** 2)
+
+
+# (case, the model, the phrase of its refusal): outputs are checked as the inputs are
+OUTPUT_REFUSALS = [
+    ("transposed outputs", nn.serial(models.softmax_regression(3), nn.function(lambda Y: Y.T)),
+     r"outputs of shape \(3, 1\) for a batch of 1 example\(s\); expected one row per example, shape \(1, \.\.\.\); "
+     r"is it transposed \(outputs, batch\)\?"),
+    ("one row for any batch", nn.serial(models.softmax_regression(3), nn.function(lambda Y: Y[:1])),
+     r"outputs of shape \(1, 3\) for a batch of 3 example\(s\); expected one row per example, shape \(3, \.\.\.\)"),
+    ("a tuple (logits, aux)", nn.serial(models.softmax_regression(3), nn.function(lambda Y: (Y, Y.sum()))),
+     r"the model returns a tuple of 2 values, not one array of outputs"),
+]
+
+
+@pytest.mark.parametrize("model, message", [case[1:] for case in OUTPUT_REFUSALS], ids=[c[0] for c in OUTPUT_REFUSALS])
+def test_model_outputs_of_the_wrong_shape_are_refused_with_the_shape_received_and_expected(model, message):
+    with pytest.raises(ValueError, match=message):
+        _check_outputs(3, jnp.arange(20) % 3, losses.softmax_cross_entropy, model=model)
+
+
+def test_a_validation_set_of_other_image_sizes_is_refused():
+    X = jnp.zeros((20, 4, 4), jnp.uint8)
+    y = jnp.arange(20) % 3
+    model = models.softmax_regression(3)
+    with pytest.raises(ValueError, match=r"X_val's examples have shape \(5, 5\) but X_train's \(4, 4\)"):
+        training.check_inputs(model, models.init(model, jax.random.key(0), (1, 4, 4)),
+                              Dataset(X, y, jnp.zeros((6, 5, 5), jnp.uint8), y[:6]), losses.softmax_cross_entropy)
 
 
 def test_one_example_and_batches_of_one_can_be_planned_and_none_cannot():
