@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import losses, models, training
+from jaxdl import losses, models, nn, training
 from experiments.harness import references
 
 SECTION = "3.1"
@@ -28,7 +28,7 @@ TOLERANCES: Tolerances = {
 }
 
 
-def fit_line(x: jax.Array, y: jax.Array, loss: training.Loss, steps: int, lr: float) -> tuple[models.Params, jax.Array]:
+def fit_line(x: jax.Array, y: jax.Array, loss: training.Loss, steps: int, lr: float) -> tuple[nn.Params, jax.Array]:
     """Full-batch gradient descent on y = w x + b from w = b = 0 with step size lr / sqrt(t + 1).
 
     The decaying step lets the absolute loss settle: its gradient does not shrink near the optimum.
@@ -36,9 +36,10 @@ def fit_line(x: jax.Array, y: jax.Array, loss: training.Loss, steps: int, lr: fl
     """
     X, Y = x[:, None], y[:, None]
     optimizer = optax.sgd(lambda count: lr / jnp.sqrt(count + 1.0))
+    model = models.linear_regression()
 
-    def objective(params: models.Params) -> jax.Array:
-        return loss(models.linreg_apply(params, X), Y).mean()
+    def objective(params: nn.Params) -> jax.Array:
+        return loss(model(params, X), Y).mean()
 
     def step(carry, _):
         params, opt_state = carry

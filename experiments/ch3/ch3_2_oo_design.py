@@ -11,7 +11,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
-from jaxdl import data, losses, models, optimizers, plotting, training
+from jaxdl import data, losses, models, nn, optimizers, plotting, training
 from experiments.harness import references
 from jaxdl.data import Dataset
 
@@ -61,18 +61,20 @@ def make_data(config: DataConfig, key: jax.Array) -> Dataset:
     return data.synthetic_regression(key, config.w, config.b, config.noise, config.num_train, config.num_val)
 
 
-def init_model(config: LinearRegressionConfig, key: jax.Array) -> models.Params:
+def init_model(config: LinearRegressionConfig, key: jax.Array) -> nn.Params:
     """Module.__init__'s parameters, returned instead of stored on self."""
-    return models.linreg_init(key, config.num_inputs, config.sigma)
+    return models.init(models.linear_regression(config.sigma), key, (1, config.num_inputs))
 
 
 def fit(model: LinearRegressionConfig, data_config: DataConfig, trainer: TrainerConfig,
-        key: jax.Array) -> tuple[models.Params, training.History]:
+        key: jax.Array) -> tuple[nn.Params, training.History]:
     """Trainer.fit(model, data): every input is an argument and every result a return value."""
     key_data, key_init, key_fit = jax.random.split(key, 3)
-    return training.fit(models.linreg_apply, losses.squared_loss, init_model(model, key_init),
-                        make_data(data_config, key_data), optimizers.sgd(model.lr), key=key_fit,
-                        epochs=trainer.max_epochs, batch_size=data_config.batch_size, metric=None, progress=False)
+    params, _, history = training.fit(models.linear_regression(model.sigma), losses.squared_loss,
+                                      init_model(model, key_init), make_data(data_config, key_data),
+                                      optimizers.sgd(model.lr), key=key_fit, epochs=trainer.max_epochs,
+                                      batch_size=data_config.batch_size, metric=None, callbacks=())
+    return params, history
 
 
 def board_points(x: jax.Array, y: jax.Array, every_n: int) -> tuple[jax.Array, jax.Array]:
@@ -104,12 +106,13 @@ def run(result: Result, fast: bool) -> None:
         "| d2l (3.2) | jaxdl |\n|---|---|\n"
         "| `HyperParameters.save_hyperparameters()` | a NamedTuple of the hyperparameters (`B`, "
         "`LinearRegressionConfig`, `DataConfig`, `TrainerConfig`); `_replace` makes a changed copy |\n"
-        "| `Module`: parameters on self, `forward`, `loss` | `models.linreg_init(key, ...)` returns the parameter "
-        "pytree; `models.linreg_apply(params, X)`, `losses.squared_loss(y_hat, y)` |\n"
+        "| `Module`: parameters on self, `forward`, `loss` | `model = models.linear_regression(sigma)` is a layer "
+        "value; `models.init(model, key, (1, num_inputs))` returns the parameter pytree; `model(params, X)`, "
+        "`losses.squared_loss(y_hat, y)` |\n"
         "| `DataModule`: tensors on self, `train_dataloader()` | `data.synthetic_regression(key, ...)` returns a "
         "`Dataset`; `data.batch_indices(key, n, batch_size)` plans an epoch's minibatches |\n"
-        "| `Trainer.fit(model, data)` | `training.fit(apply, loss, params, data, optimizer, key=...)` returns "
-        "(params, History) |\n"
+        "| `Trainer.fit(model, data)` | `training.fit(model, loss, params, data, optimizer, key=...)` returns "
+        "`Fitted(params, state, history)` |\n"
         "| `@d2l.add_to_class` (methods added later) | plain functions, defined anywhere |\n\n"
         f"With one key, `fit` is repeatable: same {len(history.train_loss)} step losses, same parameters. "
         f"Changing one field: lr 0.03 ends at validation loss {history.val_loss[-1]:.4g}, "
