@@ -53,7 +53,7 @@ def run(result: Result, fast: bool) -> None:
     orders = np.asarray(stored["orders"])
     init = linreg_params(ref["init"]["w"], ref["init"]["b"])
 
-    objective = training.make_objective(models.linreg_apply, losses.squared_loss)
+    objective = training.make_objective(models.linear_regression(), losses.squared_loss)
     value, grads = first_batch_grads(objective, init, dataset, orders[0])
     torch_grads = ref["grads_at_init"]["grads"]
     result.compare("loss at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
@@ -61,7 +61,7 @@ def run(result: Result, fast: bool) -> None:
     result.compare("jax.grad b at init vs torch b.grad", grads["b"], torch_grads["b"], rtol=GRAD_RTOL)
 
     for key, (name, optimizer) in REPLAYS.items():
-        replayed = replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizer(LR))
+        replayed = replay(models.linear_regression(), losses.squared_loss, init, dataset, orders, optimizer(LR))
         compare_replay(result, f"replay {name}", replayed, ref[key])
     result.text(
         "Replay: the data, w's initial draw and each epoch's minibatch order come from one NumPy generator and are "
@@ -71,8 +71,9 @@ def run(result: Result, fast: bool) -> None:
     )
 
     keys = [jax.random.key(i) for i in range(NUM_KEYS)]  # one compiled call however many: fast mode too
-    check_book_band(result, ref["book"], keys, lambda k: models.linreg_init(k, 2, sigma=0.01),
-                    models.linreg_apply, losses.squared_loss, optimizers.sgd(LR), "training_loss.png")
+    model = models.linear_regression(sigma=0.01)
+    check_book_band(result, ref["book"], keys, lambda k: models.init(model, k, (1, 2)), model, losses.squared_loss,
+                    optimizers.sgd(LR), "training_loss.png")
     result.text(
         "Book run: lr 0.03, 3 epochs, batch 32, w ~ N(0, 0.01^2), b = 0, on fresh data from jaxdl's own keys. "
         "After 96 steps the parameters are still about 5% of their initial distance from the truth "

@@ -54,9 +54,9 @@ def run_exercise(spec: dict[str, Any], loss: training.Loss, reduction: str, data
                  orders: np.ndarray) -> tuple[ReplayRun, jax.Array, Any]:
     """One replayed exercise run with the hand-written SGD, and the objective and gradient at its start."""
     params = linreg_params(spec["init_w"], 0.0)
-    objective = training.make_objective(models.linreg_apply, loss, reduction=reduction)
+    objective = training.make_objective(models.linear_regression(), loss, reduction=reduction)
     value, grads = first_batch_grads(objective, params, dataset, orders[0])
-    replayed = replay(models.linreg_apply, loss, params, dataset, orders, optimizers.sgd(spec["lr"]),
+    replayed = replay(models.linear_regression(), loss, params, dataset, orders, optimizers.sgd(spec["lr"]),
                       reduction=reduction)
     if reduction == "sum":  # PyTorch evaluates the same summed loss over all validation examples
         replayed = replayed._replace(val_loss=replayed.val_loss * dataset.X_val.shape[0])

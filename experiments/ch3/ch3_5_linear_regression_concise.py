@@ -22,7 +22,7 @@ from experiments.ch3.linear_regression import (
     replay_dataset,
 )
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
-from jaxdl import losses, models, optimizers, training
+from jaxdl import losses, models, nn, optimizers, training
 from jaxdl.losses import mse
 from experiments.harness import references
 
@@ -38,14 +38,23 @@ TOLERANCES: Tolerances = {
 DATA_REFERENCE = "ch3_4_linear_regression_scratch"
 
 
-def params_from_torch(weight: Any, bias: Any) -> models.Params:
+def params_from_torch(weight: Any, bias: Any) -> nn.Params:
     """A dense layer's parameters from nn.Linear's (the same (out, in) layout)."""
     return {"W": jnp.asarray(weight, jnp.float32), "b": jnp.asarray(bias, jnp.float32)}
 
 
-def init(key: jax.Array) -> models.Params:
+# One dense layer, nn.LazyLinear(1): its apply does not depend on the init it was made with.
+MODEL = nn.linear(1)
+
+
+def init(key: jax.Array) -> nn.Params:
     """d2l 3.5's intended init: one dense layer with W ~ N(0, 0.01^2) and b = 0."""
-    return models.dense_init(key, 2, 1, sigma=0.01)
+    return models.init(nn.linear(1, sigma=0.01), key, (1, 2))
+
+
+def default_init(key: jax.Array) -> nn.Params:
+    """d2l 3.5's init as run: nn.Linear's default, W and b ~ U(-1/sqrt(2), 1/sqrt(2))."""
+    return models.init(nn.linear(1, sigma=None), key, (1, 2))
 
 
 def run(result: Result, fast: bool) -> None:
@@ -55,8 +64,8 @@ def run(result: Result, fast: bool) -> None:
     orders = np.asarray(stored["orders"])
     params = params_from_torch(ref["init"]["weight"], ref["init"]["bias"])
 
-    value, grads = first_batch_grads(training.make_objective(models.dense_apply, mse), params, dataset, orders[0])
-    half, _ = first_batch_grads(training.make_objective(models.dense_apply, losses.squared_loss), params, dataset,
+    value, grads = first_batch_grads(training.make_objective(MODEL, mse), params, dataset, orders[0])
+    half, _ = first_batch_grads(training.make_objective(MODEL, losses.squared_loss), params, dataset,
                                 orders[0])
     torch_grads = ref["grads_at_init"]["grads"]
     result.compare("MSE at init, first minibatch", value, ref["grads_at_init"]["loss"], rtol=GRAD_RTOL)
@@ -64,14 +73,14 @@ def run(result: Result, fast: bool) -> None:
     result.compare("jax.grad b at init vs net.bias.grad", grads["b"], torch_grads["net.bias"], rtol=GRAD_RTOL)
     result.compare("MSE = 2 x d2l 3.4's squared loss (same minibatch)", value, 2 * half, tol=TOLERANCES["MSE = 2 x squared loss"])
 
-    replayed = replay(models.dense_apply, mse, params, dataset, orders, optimizers.optax_sgd(LR))
+    replayed = replay(MODEL, mse, params, dataset, orders, optimizers.optax_sgd(LR))
     compare_replay(result, "replay optax.sgd vs torch.optim.SGD", replayed, ref["replay_torch_optim_sgd"])
 
     keys = [jax.random.key(i) for i in range(NUM_KEYS)]  # one compiled call however many: fast mode too
-    check_book_band(result, ref["book_intended_init"], keys, init, models.dense_apply, mse,
+    check_book_band(result, ref["book_intended_init"], keys, init, MODEL, mse,
                     optimizers.optax_sgd(LR), "training_loss.png", label="book, N(0, 0.01^2) init")
-    check_book_band(result, ref["book_as_run"], keys, lambda k: models.dense_init(k, 2, 1, sigma=None),
-                    models.dense_apply, mse, optimizers.optax_sgd(LR), "training_loss_default_init.png",
+    check_book_band(result, ref["book_as_run"], keys, default_init,
+                    MODEL, mse, optimizers.optax_sgd(LR), "training_loss_default_init.png",
                     label="book as run, nn.Linear default init")
     result.text(
         "The loss is nn.MSELoss: the mean of (y_hat - y)^2 with no 1/2, twice d2l 3.4's squared loss, so its "
@@ -81,7 +90,7 @@ def run(result: Result, fast: bool) -> None:
         "`bias.data.fill_(0)`. A lazy layer has no weights yet, so those two lines change nothing: the first "
         "forward pass creates the layer with nn.Linear's default init, U(-1/sqrt(2), 1/sqrt(2)) for weight "
         "and bias. The PyTorch reference therefore holds two bands: the book's code as it runs, and with the "
-        "init it means (layer created first). jaxdl runs both inits (`models.dense_init(key, 2, 1, sigma=0.01)` "
+        "init it means (layer created first). jaxdl runs both inits (`nn.linear(1, sigma=0.01)` "
         "and `sigma=None`) against the matching band. The replay sets torch's weight explicitly, so it is "
         "unaffected."
     )

@@ -12,9 +12,10 @@ import optax
 
 from experiments.harness import bands
 from experiments.harness.result import Margin, Result, Tolerance
-from jaxdl import data, models, plotting, training
+from jaxdl import data, nn, plotting, training
 from jaxdl.data import Dataset
-from jaxdl.many import fit_many, stack, unstack
+from jaxdl.many import stack, unstack
+from jaxdl.training import fit_many
 
 LR = 0.03
 EPOCHS = 3
@@ -52,13 +53,13 @@ def replay_dataset(ref: dict[str, Any]) -> Dataset:
     return Dataset(*(jnp.asarray(ref[k], jnp.float32) for k in ("X_train", "y_train", "X_val", "y_val")))
 
 
-def linreg_params(w: Any, b: Any) -> models.Params:
-    """linreg_apply's parameters from stored values: d2l's w (inputs, 1) as W (1, inputs), b (1,)."""
+def linreg_params(w: Any, b: Any) -> nn.Params:
+    """models.linear_regression()'s parameters from stored values: d2l's w (inputs, 1) as W (1, inputs), b (1,)."""
     return {"W": jnp.asarray(w, jnp.float32).reshape(1, -1), "b": jnp.asarray(b, jnp.float32).reshape(1)}
 
 
 def replay(
-    apply: training.Apply,
+    model: nn.Layer,
     loss: training.Loss,
     params: Any,
     dataset: Dataset,
@@ -69,19 +70,22 @@ def replay(
 ) -> ReplayRun:
     """Trains through the given minibatch orders (one row per epoch), exactly the batches PyTorch saw,
     on the mean (d2l's) or the sum of each minibatch's loss."""
-    params, history = training.fit(apply, loss, params, dataset, optimizer, orders=list(orders), batch_size=batch_size,
-                                   metric=None, reduction=reduction, progress=False)
+    params, _, history = training.fit(model, loss, params, dataset, optimizer, orders=list(orders),
+                                      batch_size=batch_size, metric=None, reduction=reduction, callbacks=())
     return ReplayRun(history.train_loss, history.val_loss, params)
 
 
 def first_batch_grads(objective: Callable, params: Any, dataset: Dataset, order: np.ndarray,
                       batch_size: int = BATCH_SIZE) -> tuple[jax.Array, Any]:
-    """A minibatch objective (params, X, y, mask) and its gradient at params on the first minibatch of an order."""
+    """A minibatch objective (params, state, X, y, mask) -> (value, state), as training.make_objective makes it,
+    and its value and gradient at params on the first minibatch of an order (the model keeps no state)."""
     rows = jnp.asarray(order[:batch_size])
-    return jax.value_and_grad(objective)(params, dataset.X_train[rows], dataset.y_train[rows], jnp.ones(batch_size))
+    (value, _), grads = jax.value_and_grad(objective, has_aux=True)(params, None, dataset.X_train[rows],
+                                                                    dataset.y_train[rows], jnp.ones(batch_size))
+    return value, grads
 
 
-def parameter_errors(params: models.Params) -> tuple[np.ndarray, float]:
+def parameter_errors(params: nn.Params) -> tuple[np.ndarray, float]:
     """d2l's printout: true w minus learned w, true b minus learned b."""
     w_error = np.asarray(TRUE_W, np.float32) - np.asarray(params["W"]).reshape(-1)
     return w_error, float(np.float32(TRUE_B) - np.asarray(params["b"])[0])
@@ -121,32 +125,34 @@ def spread_table(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> 
     return "\n".join(lines)
 
 
-def own_run(key: jax.Array, init: Callable[[jax.Array], Any], apply: training.Apply, loss: training.Loss,
+def own_run(key: jax.Array, init: Callable[[jax.Array], Any], model: nn.Layer, loss: training.Loss,
             optimizer: optax.GradientTransformation) -> tuple[Any, training.History]:
     """d2l's run with jaxdl's RNG: a model from init, fresh 3.3 data, 3 epochs of shuffled minibatches."""
     key_init, key_data, key_fit = jax.random.split(key, 3)
     dataset = data.synthetic_regression(key_data, TRUE_W, TRUE_B)
-    return training.fit(apply, loss, init(key_init), dataset, optimizer, key=key_fit, epochs=EPOCHS,
-                        batch_size=BATCH_SIZE, metric=None, progress=False)
+    params, _, history = training.fit(model, loss, init(key_init), dataset, optimizer, key=key_fit, epochs=EPOCHS,
+                                      batch_size=BATCH_SIZE, metric=None, callbacks=())
+    return params, history
 
 
-def own_runs(keys: list[jax.Array], init: Callable[[jax.Array], Any], apply: training.Apply, loss: training.Loss,
+def own_runs(keys: list[jax.Array], init: Callable[[jax.Array], Any], model: nn.Layer, loss: training.Loss,
              optimizer: optax.GradientTransformation) -> list[tuple[Any, training.History]]:
     """`own_run` for every key, all trained in one compiled call (fit_many, one dataset per key)."""
     splits = [jax.random.split(key, 3) for key in keys]
     start = stack([init(key_init) for key_init, _, _ in splits])
     datasets = stack([data.synthetic_regression(key_data, TRUE_W, TRUE_B) for _, key_data, _ in splits])
-    params, histories = fit_many(apply, loss, start, datasets, optimizer, keys=jnp.stack([k for _, _, k in splits]),
-                                 epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None, per_model_data=True)
+    params, _, histories = fit_many(model, loss, start, datasets, optimizer, keys=jnp.stack([k for _, _, k in splits]),
+                                    epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None, per_model_data=True,
+                                    callbacks=())
     return list(zip(unstack(params), histories))
 
 
 def check_book_band(result: Result, runs: list[dict[str, Any]], keys: list[jax.Array], init: Callable,
-                    apply: training.Apply, loss: training.Loss, optimizer: optax.GradientTransformation,
+                    model: nn.Layer, loss: training.Loss, optimizer: optax.GradientTransformation,
                     figure: str, label: str = "book") -> None:
     """Trains with each key; the mean of the runs' numbers must fall in the band of the PyTorch seeds."""
     quantities = []
-    for i, (params, history) in enumerate(own_runs(keys, init, apply, loss, optimizer)):
+    for i, (params, history) in enumerate(own_runs(keys, init, model, loss, optimizer)):
         w_error, b_error = parameter_errors(params)
         quantities.append(book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error, b_error))
         if i == 0:

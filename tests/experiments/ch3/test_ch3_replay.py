@@ -15,7 +15,7 @@ from jax.test_util import check_grads
 from experiments.ch3 import ch3_4_linear_regression_scratch_exercises as ch3_4_exercises
 from experiments.ch3 import ch3_4_linear_regression_scratch as scratch
 from experiments.ch3 import ch3_5_linear_regression_concise as concise
-from jaxdl import losses, models, optimizers, training
+from jaxdl import losses, models, nn, optimizers, training
 from experiments.harness import references
 from experiments.ch3 import linear_regression
 from experiments.harness import bands
@@ -70,7 +70,7 @@ def test_the_replay_fails_for_an_optimizer_a_tenth_of_a_percent_off(scratch_ref,
 
     dataset, orders = replay_setup
     init = scratch.linreg_params(scratch_ref["init"]["w"], scratch_ref["init"]["b"])
-    run = scratch.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders,
+    run = scratch.replay(models.linear_regression(), losses.squared_loss, init, dataset, orders,
                          optimizers.sgd(scratch.LR * scale))
     for key in scratch.REPLAYS:
         result = Result("3.4", "replay", Path("."))
@@ -86,7 +86,8 @@ def test_the_replay_fails_for_an_optimizer_a_tenth_of_a_percent_off(scratch_ref,
 def test_scratch_replay_matches_torch_at_every_step(scratch_ref, replay_setup, make_optimizer, key):
     dataset, orders = replay_setup
     init = scratch.linreg_params(scratch_ref["init"]["w"], scratch_ref["init"]["b"])
-    run = scratch.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, make_optimizer(scratch.LR))
+    run = scratch.replay(models.linear_regression(), losses.squared_loss, init, dataset, orders,
+                         make_optimizer(scratch.LR))
     assert_replay_matches(run, scratch_ref[key])
 
 
@@ -94,7 +95,7 @@ def test_concise_replay_with_mse_and_optax_sgd_matches_torch(replay_setup):
     ref = references.load(concise.REFERENCE)
     dataset, orders = replay_setup
     params = concise.params_from_torch(ref["init"]["weight"], ref["init"]["bias"])
-    run = scratch.replay(models.dense_apply, concise.mse, params, dataset, orders, optimizers.optax_sgd(scratch.LR))
+    run = scratch.replay(concise.MODEL, concise.mse, params, dataset, orders, optimizers.optax_sgd(scratch.LR))
     assert_replay_matches(run, ref["replay_torch_optim_sgd"])
 
 
@@ -113,7 +114,7 @@ def test_exercise_replay_matches_torch_at_every_step(replay_setup, name):
 def test_gradients_at_init_equal_torch_gradients(scratch_ref, replay_setup):
     dataset, orders = replay_setup
     init = scratch.linreg_params(scratch_ref["init"]["w"], scratch_ref["init"]["b"])
-    objective = training.make_objective(models.linreg_apply, losses.squared_loss)
+    objective = training.make_objective(models.linear_regression(), losses.squared_loss)
     value, grads = scratch.first_batch_grads(objective, init, dataset, orders[0])
     torch = scratch_ref["grads_at_init"]
     np.testing.assert_allclose(value, torch["loss"], rtol=1e-5)
@@ -122,7 +123,7 @@ def test_gradients_at_init_equal_torch_gradients(scratch_ref, replay_setup):
 
     ref = references.load(concise.REFERENCE)
     params = concise.params_from_torch(ref["init"]["weight"], ref["init"]["bias"])
-    objective = training.make_objective(models.dense_apply, concise.mse)
+    objective = training.make_objective(concise.MODEL, concise.mse)
     value, grads = scratch.first_batch_grads(objective, params, dataset, orders[0])
     np.testing.assert_allclose(value, ref["grads_at_init"]["loss"], rtol=1e-5)
     np.testing.assert_allclose(grads["W"], ref["grads_at_init"]["grads"]["net.weight"], rtol=1e-5)
@@ -135,22 +136,22 @@ def test_mse_is_twice_the_squared_loss():
     np.testing.assert_allclose(concise.mse(y_hat, y), [0.25, 0.25, 4.0], rtol=1e-7)
 
 
-# section -> (reference file, its band key, init, apply, loss, optimizer)
+# section -> (reference file, its band key, init, model, loss, optimizer)
 BOOK_RUNS = {
-    "3.4": (scratch.REFERENCE, "book", lambda k: models.linreg_init(k, 2, sigma=0.01), models.linreg_apply,
-            losses.squared_loss, optimizers.sgd(scratch.LR)),
-    "3.5": (concise.REFERENCE, "book_intended_init", concise.init, models.dense_apply, concise.mse,
+    "3.4": (scratch.REFERENCE, "book", lambda k: models.init(models.linear_regression(sigma=0.01), k, (1, 2)),
+            models.linear_regression(), losses.squared_loss, optimizers.sgd(scratch.LR)),
+    "3.5": (concise.REFERENCE, "book_intended_init", concise.init, concise.MODEL, concise.mse,
             optimizers.optax_sgd(scratch.LR)),
 }
 
 
 @pytest.mark.parametrize("section", BOOK_RUNS)
 def test_book_runs_fall_in_the_band_of_torch_seeds_by_the_mean_of_the_keys(section):
-    reference, band, init, apply, loss, optimizer = BOOK_RUNS[section]
+    reference, band, init, model, loss, optimizer = BOOK_RUNS[section]
     runs = references.load(reference)[band]
     keys = [jax.random.key(i) for i in range(linear_regression.NUM_KEYS)]
     quantities = []
-    for params, history in linear_regression.own_runs(keys, init, apply, loss, optimizer):
+    for params, history in linear_regression.own_runs(keys, init, model, loss, optimizer):
         w_error, b_error = linear_regression.parameter_errors(params)
         quantities.append(linear_regression.book_quantities(history.epoch_train_loss()[-1], history.val_loss[-1], w_error,
                                                   b_error))
@@ -163,11 +164,11 @@ def test_book_runs_fall_in_the_band_of_torch_seeds_by_the_mean_of_the_keys(secti
 
 
 def test_own_runs_trained_together_are_each_key_trained_alone():
-    init, apply, loss, optimizer = BOOK_RUNS["3.4"][2:]
+    init, model, loss, optimizer = BOOK_RUNS["3.4"][2:]
     keys = [jax.random.key(i) for i in range(3)]
-    together = linear_regression.own_runs(keys, init, apply, loss, optimizer)
+    together = linear_regression.own_runs(keys, init, model, loss, optimizer)
     for key, (params, history) in zip(keys, together):
-        alone_params, alone = linear_regression.own_run(key, init, apply, loss, optimizer)
+        alone_params, alone = linear_regression.own_run(key, init, model, loss, optimizer)
         np.testing.assert_allclose(history.train_loss, alone.train_loss, rtol=1e-5)
         np.testing.assert_allclose(params["W"], alone_params["W"], atol=1e-6)
 
@@ -187,22 +188,23 @@ def _masked_batch(dataset, size: int = 8):
 
 
 OBJECTIVES = {
-    "mean-squared": (training.make_objective, models.linreg_apply, losses.squared_loss),
-    "mean-absolute": (training.make_objective, models.linreg_apply, losses.absolute_loss),
-    "summed-absolute": (partial(training.make_objective, reduction="sum"), models.linreg_apply, losses.absolute_loss),
-    "mse": (training.make_objective, models.dense_apply, concise.mse),
+    "mean-squared": (training.make_objective, models.linear_regression(), losses.squared_loss),
+    "mean-absolute": (training.make_objective, models.linear_regression(), losses.absolute_loss),
+    "summed-absolute": (partial(training.make_objective, reduction="sum"), models.linear_regression(),
+                        losses.absolute_loss),
+    "mse": (training.make_objective, nn.linear(1), concise.mse),
 }
 
 
 @pytest.mark.parametrize("name", OBJECTIVES)
 def test_linear_model_objectives_match_finite_differences(replay_setup, name):
-    make, apply, loss = OBJECTIVES[name]
+    make, model, loss = OBJECTIVES[name]
     dataset, _ = replay_setup
     with jax.enable_x64(True):  # float64 finite differences allow tight tolerances
         X, y, mask = _masked_batch(dataset)
         params = {"W": jnp.array([[0.3, -0.2]], jnp.float64), "b": jnp.array([0.1], jnp.float64)}
         # |.| is smooth only away from a zero residual; these residuals are all far from it.
-        assert np.abs(np.asarray(apply(params, X) - y)).min() > 0.1
-        objective = make(apply, loss)
-        check_grads(jax.jit(lambda p: objective(p, X, y, mask)), (params,), order=2, modes=("fwd", "rev"),
+        assert np.abs(np.asarray(model(params, X) - y)).min() > 0.1
+        objective = make(model, loss)
+        check_grads(jax.jit(lambda p: objective(p, None, X, y, mask)[0]), (params,), order=2, modes=("fwd", "rev"),
                     atol=1e-6, rtol=1e-6)
