@@ -12,7 +12,7 @@ import optax
 
 from experiments.ch3.linear_regression import ReplayRun, linreg_params, replay_dataset
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import data, losses, models, optimizers, plotting, training
+from jaxdl import data, losses, models, nn, optimizers, plotting, training
 from experiments.harness import bands, references
 from experiments.ch3.weight_decay import (
     BATCH_SIZE,
@@ -60,7 +60,7 @@ TOLERANCES: Tolerances = {
 # ----------------------------------------------------------------------------- the model pieces
 
 
-def weights_only(params: models.Params) -> dict[str, bool]:
+def weights_only(params: nn.Params) -> dict[str, bool]:
     """The decay mask: True for the weight matrix, False for the bias (d2l's two parameter groups)."""
     return {name: name == "W" for name in params}
 
@@ -103,16 +103,16 @@ def replays(result: Result, ref: dict[str, Any]) -> dict[str, training.History]:
         stored = ref["replay_scratch"][f"{lambd:g}"]
         for name, optimizer in (("optimizers.sgd", optimizers.sgd(LR)), ("optimizers.optax_sgd",
                                                                           optimizers.optax_sgd(LR))):
-            run, history = replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizer,
+            run, history = replay(models.linear_regression(), losses.squared_loss, init, dataset, orders, optimizer,
                                   scaled(l2_penalty, lambd))
             compare_replay(result, f"scratch lambda {lambd:g} / {name}", run, stored)
         histories[f"scratch, lambda {lambd:g}"] = history
 
         stored = ref["replay_concise"][f"{lambd:g}"]
-        decay, history = replay(models.dense_apply, mse, init, dataset, orders, decayed_sgd(lambd, LR))
+        decay, history = replay(nn.linear(1), mse, init, dataset, orders, decayed_sgd(lambd, LR))
         compare_replay(result, f"concise wd {lambd:g} / add_decayed_weights + sgd", decay, stored)
         histories[f"concise, wd {lambd:g}"] = history
-        penalised, _ = replay(models.dense_apply, mse, init, dataset, orders, optimizers.optax_sgd(LR),
+        penalised, _ = replay(nn.linear(1), mse, init, dataset, orders, optimizers.optax_sgd(LR),
                               scaled(l2_penalty, lambd))
         result.compare(f"concise wd {lambd:g}: decay in the optimizer = wd * l2_penalty in the loss, final w",
                        np.ravel(decay.params["W"]), np.ravel(penalised.params["W"]),
@@ -134,18 +134,22 @@ def replays(result: Result, ref: dict[str, Any]) -> dict[str, training.History]:
 # ----------------------------------------------------------------------------- book
 
 
-def own_run(key: jax.Array, kind: str, lambd: float) -> tuple[models.Params, training.History]:
+def own_run(key: jax.Array, kind: str, lambd: float) -> tuple[nn.Params, training.History]:
     """d2l's run with jaxdl's keys: fresh data, the model's init, 10 epochs of shuffled minibatches of 5."""
     key_data, key_init, key_fit = jax.random.split(key, 3)
     dataset = high_dimensional_data(key_data)
     if kind == "scratch":
-        params = models.linreg_init(key_init, NUM_INPUTS, sigma=SIGMA)
-        return training.fit(models.linreg_apply, losses.squared_loss, params, dataset, optimizers.sgd(LR),
-                            key=key_fit, epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None,
-                            penalty=scaled(l2_penalty, lambd), progress=False)
-    params = models.dense_init(key_init, NUM_INPUTS, 1, sigma=None)  # the lazy layer's default init, as run
-    return training.fit(models.dense_apply, mse, params, dataset, decayed_sgd(lambd, LR), key=key_fit,
-                        epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None, progress=False)
+        model = models.linear_regression(sigma=SIGMA)
+        params = models.init(model, key_init, (1, NUM_INPUTS))
+        params, _, history = training.fit(model, losses.squared_loss, params, dataset, optimizers.sgd(LR),
+                                          key=key_fit, epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None,
+                                          penalty=scaled(l2_penalty, lambd), callbacks=())
+        return params, history
+    model = nn.linear(1, sigma=None)  # the lazy layer's default init, as run
+    params = models.init(model, key_init, (1, NUM_INPUTS))
+    params, _, history = training.fit(model, mse, params, dataset, decayed_sgd(lambd, LR), key=key_fit,
+                                      epochs=EPOCHS, batch_size=BATCH_SIZE, metric=None, callbacks=())
+    return params, history
 
 
 def book_quantities(epoch_train_loss: float, val_loss: float, penalty: float) -> dict[str, float]:

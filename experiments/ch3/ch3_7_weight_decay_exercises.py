@@ -39,7 +39,7 @@ def sweep(result: Result, name: str, penalty: Any, runs: dict[str, Any], dataset
     """Replays the scratch model with lambda * penalty for every stored lambda; rows against PyTorch's."""
     out = {}
     for label, stored in runs.items():
-        run, _ = replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizers.sgd(LR),
+        run, _ = replay(models.linear_regression(), losses.squared_loss, init, dataset, orders, optimizers.sgd(LR),
                         scaled(penalty, float(label)))
         result.compare(f"{name}, lambda {label}: loss at each of {len(run.step_losses)} steps", run.step_losses,
                        stored["step_losses"], tol=TOLERANCES["replay steps"])
@@ -53,7 +53,7 @@ def sweep(result: Result, name: str, penalty: Any, runs: dict[str, Any], dataset
 
 def train_loss(run: Any, dataset: Any) -> float:
     """The plain squared loss on all 20 training examples at the run's final parameters."""
-    return float(losses.squared_loss(models.linreg_apply(run.params, dataset.X_train), dataset.y_train).mean())
+    return float(losses.squared_loss(models.linear_regression()(run.params, dataset.X_train), dataset.y_train).mean())
 
 
 def run(result: Result, fast: bool) -> None:

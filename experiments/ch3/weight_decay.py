@@ -12,7 +12,7 @@ import optax
 
 from experiments.ch3.linear_regression import ReplayRun
 from experiments.harness.result import Tolerance
-from jaxdl import models, training
+from jaxdl import nn, training
 from jaxdl.data import Dataset
 
 NUM_TRAIN, NUM_VAL, NUM_INPUTS, BATCH_SIZE = 20, 100, 200, 5
@@ -30,25 +30,25 @@ FINAL_PARAMETERS = Tolerance(atol=1e-6, why="final w and b (entries ~0.01): floa
                              "measured ~1e-8")
 
 
-def l2_penalty(params: models.Params) -> jax.Array:
+def l2_penalty(params: nn.Params) -> jax.Array:
     """d2l's l2_penalty of the weights: sum(w^2) / 2 (the bias is not penalised)."""
     return (params["W"] ** 2).sum() / 2
 
 
-def l1_penalty(params: models.Params) -> jax.Array:
+def l1_penalty(params: nn.Params) -> jax.Array:
     """The L1 penalty of the weights: sum |w|."""
     return jnp.abs(params["W"]).sum()
 
 
-def scaled(penalty: Callable[[models.Params], jax.Array], lambd: float) -> Callable[[models.Params], jax.Array]:
+def scaled(penalty: Callable[[nn.Params], jax.Array], lambd: float) -> Callable[[nn.Params], jax.Array]:
     """lambd * penalty(params), the term d2l's WeightDecayScratch adds to its loss."""
     return lambda params: lambd * penalty(params)
 
 
-def replay(apply: training.Apply, loss: training.Loss, params: Any, dataset: Dataset, orders: np.ndarray,
+def replay(model: nn.Layer, loss: training.Loss, params: Any, dataset: Dataset, orders: np.ndarray,
            optimizer: optax.GradientTransformation, penalty: Callable | None = None) -> tuple[ReplayRun,
                                                                                              training.History]:
     """Trains through the stored minibatch orders, the penalty (if any) added to each step's loss as d2l does."""
-    params, history = training.fit(apply, loss, params, dataset, optimizer, orders=list(orders),
-                                   batch_size=BATCH_SIZE, metric=None, penalty=penalty, progress=False)
+    params, _, history = training.fit(model, loss, params, dataset, optimizer, orders=list(orders),
+                                      batch_size=BATCH_SIZE, metric=None, penalty=penalty, callbacks=())
     return ReplayRun(history.train_loss, history.val_loss, params), history

@@ -12,7 +12,7 @@ from experiments.ch3 import ch3_7_weight_decay_exercises as exercises
 from experiments.ch3 import ch3_7_weight_decay as wd
 from experiments.ch3.ch3_4_linear_regression_scratch import linreg_params, replay_dataset
 from experiments.ch3.ch3_5_linear_regression_concise import mse
-from jaxdl import losses, models, optimizers
+from jaxdl import losses, models, nn, optimizers
 from experiments.harness import references
 from experiments.ch3 import weight_decay
 from experiments.harness import bands
@@ -55,7 +55,7 @@ def test_replay_data_is_d2l_high_dimensional_problem(ref, setup):
 @pytest.mark.parametrize("lambd", wd.LAMBDAS)
 def test_scratch_penalty_replay_matches_torch_at_every_step(ref, setup, lambd, make_optimizer):
     dataset, orders, init = setup
-    run, _ = wd.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, make_optimizer(wd.LR),
+    run, _ = wd.replay(models.linear_regression(), losses.squared_loss, init, dataset, orders, make_optimizer(wd.LR),
                        wd.scaled(wd.l2_penalty, lambd))
     assert_matches(run, ref["replay_scratch"][f"{lambd:g}"])
 
@@ -63,7 +63,7 @@ def test_scratch_penalty_replay_matches_torch_at_every_step(ref, setup, lambd, m
 @pytest.mark.parametrize("lambd", wd.LAMBDAS)
 def test_concise_decay_in_optax_matches_torch_weight_decay_at_every_step(ref, setup, lambd):
     dataset, orders, init = setup
-    run, _ = wd.replay(models.dense_apply, mse, init, dataset, orders, wd.decayed_sgd(lambd, wd.LR))
+    run, _ = wd.replay(nn.linear(1), mse, init, dataset, orders, wd.decayed_sgd(lambd, wd.LR))
     assert_matches(run, ref["replay_concise"][f"{lambd:g}"])
 
 
@@ -85,8 +85,8 @@ def test_decayed_sgd_decays_the_weights_only():
 
 def test_decay_in_the_optimizer_equals_the_penalty_in_the_loss(setup):
     dataset, orders, init = setup
-    decay, _ = wd.replay(models.dense_apply, mse, init, dataset, orders, wd.decayed_sgd(3.0, wd.LR))
-    penalty, _ = wd.replay(models.dense_apply, mse, init, dataset, orders, optimizers.optax_sgd(wd.LR),
+    decay, _ = wd.replay(nn.linear(1), mse, init, dataset, orders, wd.decayed_sgd(3.0, wd.LR))
+    penalty, _ = wd.replay(nn.linear(1), mse, init, dataset, orders, optimizers.optax_sgd(wd.LR),
                            wd.scaled(wd.l2_penalty, 3.0))
     for name in ("W", "b"):
         allclose(decay.params[name], penalty.params[name], wd.TOLERANCES["decay = penalty"])
@@ -135,8 +135,8 @@ def test_exercise_replays_match_torch(setup, penalty):
     stored = references.load(exercises.REFERENCE)[penalty]
     fn = wd.l2_penalty if penalty == "l2" else weight_decay.l1_penalty
     for label, spec in stored.items():
-        run, _ = wd.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizers.sgd(wd.LR),
-                           wd.scaled(fn, float(label)))
+        run, _ = wd.replay(models.linear_regression(), losses.squared_loss, init, dataset, orders,
+                           optimizers.sgd(wd.LR), wd.scaled(fn, float(label)))
         allclose(run.step_losses, spec["step_losses"], wd.TOLERANCES["replay steps"])
         allclose(np.ravel(run.params["W"]), spec["final"]["w"], wd.TOLERANCES["final parameters"])
 
@@ -145,5 +145,5 @@ def test_penalty_must_be_added_by_fit(setup):
     # fit without the penalty must not reproduce lambda 3's reference
     dataset, orders, init = setup
     ref = references.load(wd.REFERENCE)["replay_scratch"]["3"]
-    run, _ = wd.replay(models.linreg_apply, losses.squared_loss, init, dataset, orders, optimizers.sgd(wd.LR))
+    run, _ = wd.replay(models.linear_regression(), losses.squared_loss, init, dataset, orders, optimizers.sgd(wd.LR))
     assert not np.allclose(run.step_losses, ref["step_losses"], rtol=1e-4)
