@@ -10,7 +10,7 @@ module-level table, ``TOLERANCES: dict[str, Tolerance | Margin]``, next to SECTI
 
 Every entry says why it has its value. A module whose comparisons are all exact has ``TOLERANCES = {}``.
 tests/harness/test_tolerances.py finds every experiment module, requires the table and pins each value, and the
-README's table of tolerances is generated from these tables (``python -m experiments.harness.tolerances --write``),
+table of tolerances in docs/proof.md is generated from these tables (``python -m experiments.harness.tolerances --write``),
 so loosening one is a visible, reviewed change: never loosen one to make a run pass.
 """
 

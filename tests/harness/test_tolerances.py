@@ -1,5 +1,5 @@
 """Every tolerance and band margin lives in its experiment's TOLERANCES table, is pinned here, and the
-README's table of tolerances says the same. Loosening one means changing a number below: a reviewed change.
+table of tolerances in docs/proof.md says the same. Loosening one means changing a number below: a reviewed change.
 
 A new experiment module needs a TOLERANCES table (see experiments/harness/result.py) and its values pinned in
 PINNED; test_every_experiment_is_pinned fails until both are there."""
@@ -276,13 +276,13 @@ def test_experiments_take_their_tolerances_from_the_table(name):
     assert not _literal_tolerances(EXPERIMENTS[name]), "move these into TOLERANCES"
 
 
-def test_readme_table_is_generated_from_the_tables():
-    section = tolerances.readme_section(tolerances.README.read_text())
+def test_proof_page_table_is_generated_from_the_tables():
+    section = tolerances.page_section(tolerances.PAGE.read_text())
     assert section == tolerances.markdown(), "run `python -m experiments.harness.tolerances --write`"
 
 
-def test_readme_table_shows_each_pinned_number():
-    section = tolerances.readme_section(tolerances.README.read_text())
+def test_proof_page_table_shows_each_pinned_number():
+    section = tolerances.page_section(tolerances.PAGE.read_text())
     for name, pins in PINNED.items():
         experiment_id = EXPERIMENTS[name].SECTION + ("-exercises" if name.endswith("_exercises") else "")
         for entry, value in pins.items():
