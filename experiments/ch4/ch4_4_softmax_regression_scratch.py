@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -14,17 +14,19 @@ from experiments.ch4.softmax_regression import (
     EPOCHS,
     FAST_EPOCHS,
     LR,
+    MODEL,
     SIGMA,
     SOFTMAX_TOLERANCES,
     Params,
     book_table,
     check_book,
     check_replay,
+    init_softmax,
     train_books,
 )
 from experiments.harness import references
 from experiments.harness.result import cli, Result, Tolerance, Tolerances
-from jaxdl import Dataset, losses, models, optimizers, plotting
+from jaxdl import Dataset, losses, nn, optimizers, plotting
 from jaxdl.datasets import fashion_mnist
 
 SECTION = "4.4"
@@ -43,16 +45,16 @@ TOLERANCES: Tolerances = {
 # ---------------------------------------------------------------- the book's run and its band
 
 
-def misclassified(apply: Callable, params: Params, X: jax.Array, y: jax.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def misclassified(model: nn.Layer, params: Params, X: jax.Array, y: jax.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """d2l 4.4.5: the images of a batch the model gets wrong, their labels and the predictions."""
-    preds = jnp.argmax(apply(params, fashion_mnist.scale(X)), axis=1)
+    preds = jnp.argmax(model(params, fashion_mnist.scale(X)), axis=1)
     wrong = np.asarray(preds != y)
     return np.asarray(X)[wrong], np.asarray(y)[wrong], np.asarray(preds)[wrong]
 
 
-def misclassified_figure(apply: Callable, params: Params, dataset: Dataset, count: int = 8):
+def misclassified_figure(model: nn.Layer, params: Params, dataset: Dataset, count: int = 8):
     """The first misclassified images of the first validation batch, titled 'true' over 'predicted'."""
-    X, y, preds = misclassified(apply, params, dataset.X_val[:BATCH_SIZE], dataset.y_val[:BATCH_SIZE])
+    X, y, preds = misclassified(model, params, dataset.X_val[:BATCH_SIZE], dataset.y_val[:BATCH_SIZE])
     titles = [f"{t}\n{p}" for t, p in zip(fashion_mnist.text_labels(y), fashion_mnist.text_labels(preds))]
     return plotting.show_images(X[:count], 1, count, titles=titles[:count]), len(y)
 
@@ -79,13 +81,13 @@ def run(result: Result, fast: bool) -> None:
     dataset = fashion_mnist.load()
 
     loss = losses.scratch_softmax_loss
-    check_replay(result, models.softmax_apply, loss, ref["replay"], dataset,
+    check_replay(result, MODEL, loss, ref["replay"], dataset,
                  [("hand_sgd", "optimizers.sgd", optimizers.sgd(LR)),
                   ("torch_sgd", "optimizers.optax_sgd", optimizers.optax_sgd(LR))])
 
     epochs = FAST_EPOCHS if fast else EPOCHS
     keys = [jax.random.key(i) for i in range(BOOK_KEYS)]
-    all_params, histories, seconds = train_books(loss, lambda k: models.softmax_init(k, 784, 10, sigma=SIGMA),
+    all_params, histories, seconds = train_books(loss, lambda k: init_softmax(k, sigma=SIGMA),
                                                  dataset, optimizers.sgd(LR), keys, epochs)
     params, history = all_params[0], histories[0]
     ours = check_book(result, "book", histories, ref["book"])
@@ -97,7 +99,7 @@ def run(result: Result, fast: bool) -> None:
     )
     result.save_figure(plotting.plot_history(history).figure, "softmax_scratch_training.png")
 
-    fig, num_wrong = misclassified_figure(models.softmax_apply, params, dataset)
+    fig, num_wrong = misclassified_figure(MODEL, params, dataset)
     result.save_figure(fig, "softmax_scratch_misclassified.png")
     result.text(
         f"{num_wrong} of the first {BATCH_SIZE} validation images are misclassified; the figure shows the first "

@@ -16,10 +16,11 @@ from experiments.ch4.softmax_regression import (
     LR,
     SIGMA,
     check_book,
+    init_softmax,
     train_books,
 )
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
-from jaxdl import losses, models, optimizers, plotting
+from jaxdl import losses, optimizers, plotting
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
 
@@ -111,7 +112,7 @@ def learning_rates(result: Result, fast: bool) -> None:
     histories = {}
     for ax, (lr, epochs) in zip(axes, ((HIGH_LR, HIGH_LR_EPOCHS), (LR, EPOCHS))):
         epochs = min(epochs, FAST_EPOCHS) if fast else epochs
-        _, ours_runs, _ = train_books(losses.scratch_softmax_loss, lambda k: models.softmax_init(k, 784, 10, sigma=SIGMA),
+        _, ours_runs, _ = train_books(losses.scratch_softmax_loss, lambda k: init_softmax(k, sigma=SIGMA),
                                       dataset, optimizers.sgd(lr), keys, epochs)
         histories[lr] = history = ours_runs[0]
         ours = check_book(result, f"lr {lr}", ours_runs, books[lr])

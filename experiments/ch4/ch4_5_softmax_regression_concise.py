@@ -11,14 +11,18 @@ from experiments.ch4.softmax_regression import (
     EPOCHS,
     FAST_EPOCHS,
     LR,
+    MODEL,
     BOOK_KEYS,
+    Params,
     book_table,
     check_book,
     check_replay,
+    dense,
+    init_softmax,
     train_books,
 )
 from experiments.harness.result import Margin, Result, Tolerances, cli
-from jaxdl import losses, models, optimizers, plotting
+from jaxdl import losses, optimizers, plotting
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
 
@@ -32,8 +36,9 @@ TOLERANCES: Tolerances = {
 }
 
 
-def init_statistics(params: models.Params) -> dict[str, float]:
+def init_statistics(params: Params) -> dict[str, float]:
     """Largest |W|, |b| and the standard deviation of W, to set beside U(-1/sqrt(784), 1/sqrt(784))."""
+    params = dense(params)
     return {"max_abs_W": float(jnp.abs(params["W"]).max()), "max_abs_b": float(jnp.abs(params["b"]).max()),
             "std_W": float(params["W"].std())}
 
@@ -44,7 +49,7 @@ def run(result: Result, fast: bool) -> None:
     loss = losses.softmax_cross_entropy
 
     key_init, key_fit = jax.random.split(jax.random.key(0))
-    params = models.softmax_init(key_init, 784, 10, sigma=None)
+    params = init_softmax(key_init, sigma=None)
     bound = 1 / np.sqrt(784)
     stats = init_statistics(params)
     result.within("init: max |W| (nn.Linear bound 1/28)", stats["max_abs_W"], 0.0, bound, reference="U(-1/28, 1/28)")
@@ -53,13 +58,13 @@ def run(result: Result, fast: bool) -> None:
     std = bound / np.sqrt(3)
     result.within("init: std of W (bound / sqrt(3))", stats["std_W"], (1 - TOLERANCES["init std"].value) * std, (1 + TOLERANCES["init std"].value) * std, reference=f"{std:.6g}")
 
-    check_replay(result, models.softmax_apply, loss, ref["replay"], dataset,
+    check_replay(result, MODEL, loss, ref["replay"], dataset,
                  [("torch_sgd", "optimizers.sgd", optimizers.sgd(LR)),
                   ("torch_sgd", "optimizers.optax_sgd", optimizers.optax_sgd(LR))])
 
     epochs = FAST_EPOCHS if fast else EPOCHS
     keys = [jax.random.key(i) for i in range(BOOK_KEYS)]  # key 0 splits into the key_init and key_fit above
-    _, histories, seconds = train_books(loss, lambda k: models.softmax_init(k, 784, 10, sigma=None), dataset,
+    _, histories, seconds = train_books(loss, lambda k: init_softmax(k, sigma=None), dataset,
                                         optimizers.optax_sgd(LR), keys, epochs)
     history = histories[0]
     ours = check_book(result, "book", histories, ref["book"])
@@ -67,9 +72,9 @@ def run(result: Result, fast: bool) -> None:
         f"Mean over {len(keys)} jaxdl keys: final train loss {ours['train_loss']:.4f}, val loss "
         f"{ours['val_loss']:.4f}, val accuracy {ours['val_acc']:.4f} after {epochs} epochs (batch {BATCH_SIZE}, "
         f"lr {LR}), the {len(keys)} models trained in one compiled call in {seconds:.2f} s of wall time. Key 0:\n\n" + book_table("concise", history, seconds, ref["book"]) + "\n\n"
-        "d2l's `nn.Sequential(nn.Flatten(), nn.LazyLinear(10))` is `models.softmax_init(key, sigma=None)` "
-        "(nn.Linear's default U(-1/sqrt(784), 1/sqrt(784)) for W and b) with `models.softmax_apply`, which "
-        "flattens. `F.cross_entropy(logits, y)` is `losses.softmax_cross_entropy` "
+        "d2l's `nn.Sequential(nn.Flatten(), nn.LazyLinear(10))` is `models.softmax_regression(10, sigma=None)` "
+        "(`nn.serial(nn.flatten(), nn.linear(10, sigma=None))`: nn.Linear's default U(-1/sqrt(784), "
+        "1/sqrt(784)) for W and b). `F.cross_entropy(logits, y)` is `losses.softmax_cross_entropy` "
         "(`optax.softmax_cross_entropy_with_integer_labels`, a log-sum-exp that cannot overflow), and "
         "`torch.optim.SGD(lr=0.1)` is `optax.sgd(0.1)`. The replay compares both jaxdl optimizers with "
         "`torch.optim.SGD` from the same NumPy-drawn nn.Linear-style initial parameters."

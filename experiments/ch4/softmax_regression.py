@@ -15,8 +15,9 @@ import optax
 from experiments.harness import bands
 from experiments.harness import replay as draws
 from experiments.harness.result import Margin, model_devices, Result, Tolerance, Tolerances
-from jaxdl import Dataset, History, models, training
-from jaxdl.many import fit_many, stack, unstack
+from jaxdl import Dataset, History, models, nn, training
+from jaxdl.many import stack, unstack
+from jaxdl.training import fit_many
 
 LR, BATCH_SIZE, EPOCHS, SIGMA = 0.1, 256, 10, 0.01  # d2l 4.4's hyperparameters
 FAST_EPOCHS = 2
@@ -55,7 +56,23 @@ GRAD_TOLERANCES = {key: SOFTMAX_TOLERANCES[f"init {key}"]
 BOOK_KEYS = 8
 BAND_RULE = f"mean of {BOOK_KEYS} jaxdl keys inside"
 
-Params = models.Params
+Params = nn.Params
+MODEL = models.softmax_regression()  # its apply serves every size: flatten, then X @ W.T + b
+
+
+def softmax_params(W: Any, b: Any) -> Params:
+    """Hand-built parameters in models.softmax_regression's structure: (flatten's (), the dense layer's dict)."""
+    return ((), {"W": jnp.asarray(W), "b": jnp.asarray(b)})
+
+
+def dense(params: Params) -> dict[str, Any]:
+    """The dense layer's {"W", "b"} of softmax regression's parameters (or of their gradients)."""
+    return params[1]
+
+
+def init_softmax(key: jax.Array, sigma: float | None = SIGMA, input_shape: tuple[int, ...] = (1, 28, 28)) -> Params:
+    """models.softmax_regression(10, sigma)'s parameters for 28 x 28 images (the old softmax_init's draws)."""
+    return models.init(models.softmax_regression(10, sigma), key, input_shape)
 
 
 def replay_draws(setup: dict[str, Any]) -> tuple[Params, list[np.ndarray]]:
@@ -65,7 +82,7 @@ def replay_draws(setup: dict[str, Any]) -> tuple[Params, list[np.ndarray]]:
     """
     (W, b), orders = draws.softmax_replay_draws(setup["seed"], setup["init"], SIGMA, setup["num_train"],
                                                  setup["epochs"])
-    return {"W": jnp.asarray(W.T), "b": jnp.asarray(b)}, orders  # d2l's (784, 10) is jaxdl's (10, 784)
+    return softmax_params(W.T, b), orders  # d2l's (784, 10) is jaxdl's (10, 784)
 
 
 order_checksum = draws.order_checksum  # the generator's position-weighted sum of the batch orders
@@ -78,7 +95,7 @@ def replay_subset(dataset: Dataset, setup: dict[str, Any]) -> Dataset:
 
 
 def replay(
-    apply: Callable, loss: Callable, params: Params, optimizer: optax.GradientTransformation,
+    model: nn.Layer, loss: Callable, params: Params, optimizer: optax.GradientTransformation,
     subset: Dataset, orders: list[np.ndarray], batch_size: int,
 ) -> tuple[Params, dict[str, np.ndarray]]:
     """Trains on exactly the given batch orders (one compiled lax.scan per epoch).
@@ -86,48 +103,49 @@ def replay(
     Returns the final parameters and the per-step losses with the subset's validation loss and
     accuracy after each epoch.
     """
-    params, history = training.fit(apply, loss, params, subset, optimizer, orders=orders, batch_size=batch_size,
-                                   progress=False)
+    params, _, history = training.fit(model, loss, params, subset, optimizer, orders=orders, batch_size=batch_size,
+                                      callbacks=())
     return params, {"step_losses": history.train_loss, "val_loss": history.val_loss, "val_acc": history.val_metric}
 
 
 def param_summary(params: Params, rows: tuple[int, int] = (400, 406)) -> dict[str, np.ndarray]:
     """What the generator stores of W in d2l's (784 x 10) layout: norm, sum, column sums and rows 400-405;
-    b in full."""
+    b in full (params in models.softmax_regression's structure)."""
+    params = dense(params)
     W32 = np.asarray(params["W"]).T
     W = W32.astype(np.float64)
     return {"W_norm": np.linalg.norm(W), "W_sum": W.sum(), "W_column_sums": W.sum(0),
             "W_rows": W32[rows[0] : rows[1]], "b": np.asarray(params["b"])}
 
 
-def init_gradients(apply: Callable, loss: Callable, params: Params, subset: Dataset, order: np.ndarray,
+def init_gradients(model: nn.Layer, loss: Callable, params: Params, subset: Dataset, order: np.ndarray,
                    batch_size: int) -> dict[str, Any]:
     """The mean loss on the first replay batch at the initial parameters, and its gradient (jax.grad)."""
     rows = jnp.asarray(order[:batch_size])
-    objective = training.make_objective(apply, loss)
-    value, grads = jax.value_and_grad(objective)(params, subset.X_train[rows], subset.y_train[rows],
-                                                 jnp.ones(batch_size))
+    objective = training.make_objective(model, loss)
+    (value, _), grads = jax.value_and_grad(objective, has_aux=True)(params, None, subset.X_train[rows],
+                                                                    subset.y_train[rows], jnp.ones(batch_size))
     return {"loss": value, **{f"grad_{k}": v for k, v in param_summary(grads).items()}}
 
 
-def check_replay(result: Result, apply: Callable, loss: Callable, ref: dict[str, Any], dataset: Dataset,
+def check_replay(result: Result, model: nn.Layer, loss: Callable, ref: dict[str, Any], dataset: Dataset,
                  runs: list[tuple[str, str, optax.GradientTransformation]]) -> None:
     """Checks the init gradients, then replays each (stored torch run, jaxdl optimizer name, optimizer)
     and compares step losses, subset validation numbers and final parameters."""
     setup = ref["setup"]
     params0, orders = replay_draws(setup)
     result.compare("replay: batch-order checksum", order_checksum(orders), setup["order_checksum"])
-    result.compare("replay: initial W sum", np.asarray(params0["W"], np.float64).sum(), setup["init_W_sum"])
+    result.compare("replay: initial W sum", np.asarray(dense(params0)["W"], np.float64).sum(), setup["init_W_sum"])
     subset = replay_subset(dataset, setup)
 
-    grads = init_gradients(apply, loss, params0, subset, orders[0], setup["batch_size"])
+    grads = init_gradients(model, loss, params0, subset, orders[0], setup["batch_size"])
     theirs = ref["init_gradients"]
     result.compare("init: first-batch loss", grads["loss"], theirs["loss"], tol=SOFTMAX_TOLERANCES["init loss"])
     for key, tol in GRAD_TOLERANCES.items():
         result.compare(f"init: {key}", grads[key], theirs[key], tol=tol)
 
     for torch_name, label, optimizer in runs:
-        params, history = replay(apply, loss, params0, optimizer, subset, orders, setup["batch_size"])
+        params, history = replay(model, loss, params0, optimizer, subset, orders, setup["batch_size"])
         theirs = ref[torch_name]
         prefix = f"replay {label} vs torch {torch_name}"
         result.compare(f"{prefix}: {len(history['step_losses'])} step losses", history["step_losses"],
@@ -144,8 +162,8 @@ def train_book(loss: Callable, params: Params, dataset: Dataset, optimizer: opta
                key: jax.Array, epochs: int) -> tuple[Params, History, float]:
     """d2l's Trainer.fit on the full data: shuffled batches of 256, last partial batch kept; wall seconds."""
     start = time.perf_counter()
-    params, history = training.fit(models.softmax_apply, loss, params, dataset, optimizer, key=key,
-                                   epochs=epochs, batch_size=BATCH_SIZE, progress=False)
+    params, _, history = training.fit(MODEL, loss, params, dataset, optimizer, key=key,
+                                      epochs=epochs, batch_size=BATCH_SIZE, callbacks=())
     return params, history, time.perf_counter() - start
 
 
@@ -156,9 +174,9 @@ def train_books(loss: Callable, init: Callable[[jax.Array], Params], dataset: Da
     single run splits key 0; wall seconds of the whole call."""
     start = time.perf_counter()
     splits = [jax.random.split(key) for key in keys]
-    params, histories = fit_many(models.softmax_apply, loss, stack([init(k) for k, _ in splits]), dataset, optimizer,
-                                 keys=jnp.stack([k for _, k in splits]), epochs=epochs, batch_size=BATCH_SIZE,
-                                 devices=model_devices(len(keys)))
+    params, _, histories = fit_many(MODEL, loss, stack([init(k) for k, _ in splits]), dataset, optimizer,
+                                    keys=jnp.stack([k for _, k in splits]), epochs=epochs, batch_size=BATCH_SIZE,
+                                    devices=model_devices(len(keys)), callbacks=())
     return unstack(params), histories, time.perf_counter() - start
 
 

@@ -39,7 +39,7 @@ def test_replay_matches_torch_at_every_step_and_in_the_final_parameters(case: st
     ref, params, orders, subset = replay_setup(name, fashion)
     assert softmax_regression.order_checksum(orders) == ref["setup"]["order_checksum"]
 
-    final, history = softmax_regression.replay(models.softmax_apply, loss, params, make_optimizer(ref["setup"]["lr"]),
+    final, history = softmax_regression.replay(models.softmax_regression(), loss, params, make_optimizer(ref["setup"]["lr"]),
                                     subset, orders, ref["setup"]["batch_size"])
 
     theirs = ref[torch_run]
@@ -55,7 +55,7 @@ def test_replay_matches_torch_at_every_step_and_in_the_final_parameters(case: st
 @pytest.mark.parametrize("name, loss", [SCRATCH, CONCISE], ids=["scratch", "concise"])
 def test_gradients_at_init_equal_torch_gradients(name: str, loss, fashion):
     ref, params, orders, subset = replay_setup(name, fashion)
-    ours = softmax_regression.init_gradients(models.softmax_apply, loss, params, subset, orders[0], ref["setup"]["batch_size"])
+    ours = softmax_regression.init_gradients(models.softmax_regression(), loss, params, subset, orders[0], ref["setup"]["batch_size"])
     theirs = ref["init_gradients"]
     np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-6)
     for key, tol in softmax_regression.GRAD_TOLERANCES.items():
@@ -67,10 +67,11 @@ def test_gradients_at_init_equal_torch_gradients(name: str, loss, fashion):
                          ids=["scratch", "stable"])
 def test_softmax_model_losses_pass_check_grads_on_fashion_mnist(loss, fashion):
     with jax.enable_x64(True):  # float64 finite differences, so the tolerances can be tight
-        params = jax.tree.map(lambda p: p.astype(jnp.float64), models.softmax_init(jax.random.key(0), sigma=0.1))
+        model = models.softmax_regression(10, sigma=0.1)
+        params = jax.tree.map(lambda p: p.astype(jnp.float64), models.init(model, jax.random.key(0), (1, 28, 28)))
         X = fashion.X_train[:16].astype(jnp.float64) / 255
         y = fashion.y_train[:16]
-        objective = jax.jit(lambda p: loss(models.softmax_apply(p, X), y).mean())
+        objective = jax.jit(lambda p: loss(model(p, X), y).mean())
         check_grads(objective, (params,), order=2, modes=("rev",), atol=1e-6, rtol=1e-6)
 
 
@@ -113,7 +114,7 @@ def test_ten_book_epochs_land_in_the_band_of_torch_seeds(model: str, fashion):
     (name, loss), make_optimizer, sigma = BOOKS[model]
     book = references.load(name)["book"]
     key_init, key_fit = jax.random.split(jax.random.key(0))
-    params = models.softmax_init(key_init, 784, 10, sigma=sigma)
+    params = models.init(models.softmax_regression(10, sigma=sigma), key_init, (1, 28, 28))
     _, history, _ = softmax_regression.train_book(loss, params, fashion, make_optimizer(book["lr"]), key_fit, book["epochs"])
     assert history.epochs == 10
     for key, value in softmax_regression.final_metrics(history).items():
