@@ -21,7 +21,6 @@ import resource
 import subprocess
 import sys
 import time
-from functools import partial
 from typing import Any
 
 MODELS = ("softmax", "mlp")
@@ -38,12 +37,14 @@ def peak_rss_mib() -> float:
 
 
 def model_fns(name: str):
-    """(init, apply, loss) of a benchmarked model."""
+    """(init, model, loss) of a benchmarked model: init(key) draws the layer value's params for 28 x 28 images."""
     from jaxdl import losses, models
 
     if name == "softmax":
-        return partial(models.softmax_init, sigma=0.01), models.softmax_apply, losses.scratch_softmax_loss
-    return partial(models.mlp_init, num_hiddens=256, sigma=None), models.mlp_apply, losses.softmax_cross_entropy
+        model, loss = models.softmax_regression(10, sigma=0.01), losses.scratch_softmax_loss
+    else:
+        model, loss = models.mlp(256, 10, sigma=None), losses.softmax_cross_entropy
+    return (lambda key: models.init(model, key, (1, 28, 28))), model, loss
 
 
 def matmul_peak(repeats: int, n: int = 1024) -> float:
@@ -69,12 +70,13 @@ def step_flops(name: str, data) -> float:
 
     from jaxdl import optimizers, training
 
-    init, apply, loss = model_fns(name)
+    init, model, loss = model_fns(name)
     params = init(jax.random.key(0))
     opt = optimizers.sgd(LR)
-    step = training.make_train_step(apply, loss, opt)
+    step = jax.jit(training.make_train_step(model, loss, opt))  # pure: fit jits it the same way
     rows = jax.numpy.arange(BATCH)
-    compiled = step.lower(params, opt.init(params), data.X_train, data.y_train, rows, jax.numpy.ones(BATCH)).compile()
+    compiled = step.lower(params, None, opt.init(params), data.X_train, data.y_train, rows,
+                          jax.numpy.ones(BATCH)).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost["flops"])
@@ -87,11 +89,11 @@ def run_jaxdl(name: str, epochs: int, repeats: int, loop: str) -> dict[str, Any]
     from jaxdl.datasets import fashion_mnist
 
     data = fashion_mnist.load()
-    init, apply, loss = model_fns(name)
+    init, model, loss = model_fns(name)
     trains, compiles = [], []
     for r in range(repeats):
-        _, h = training.fit(apply, loss, init(jax.random.key(r)), data, optimizers.sgd(LR), key=jax.random.key(100 + r),
-                            epochs=epochs, batch_size=BATCH, progress=False, loop=loop)
+        h = training.fit(model, loss, init(jax.random.key(r)), data, optimizers.sgd(LR), key=jax.random.key(100 + r),
+                         epochs=epochs, batch_size=BATCH, callbacks=(), loop=loop).history
         trains.append(h.train_seconds)
         compiles.append(h.compile_seconds)
     steps = h.num_batches * epochs
@@ -138,20 +140,20 @@ def run_many(epochs: int, repeats: int, together: bool, split: bool = False) -> 
 
     from jaxdl import training
     from jaxdl.datasets import fashion_mnist
-    from jaxdl.many import fit_many
+    from jaxdl.training import fit_many
 
     data = fashion_mnist.load()
-    init, apply, loss = model_fns("mlp")
+    init, model, loss = model_fns("mlp")
     best = float("inf")
     for r in range(repeats):
         keys = jax.random.split(jax.random.key(r), NUM_MANY)
         start = time.perf_counter()
         if together:
-            _, hs = fit_many(apply, loss, jax.vmap(init)(keys), data, optax.sgd(LR), keys=keys, epochs=epochs,
-                             batch_size=BATCH, devices=model_devices(NUM_MANY) if split else None)
+            hs = fit_many(model, loss, jax.vmap(init)(keys), data, optax.sgd(LR), keys=keys, epochs=epochs,
+                          batch_size=BATCH, devices=model_devices(NUM_MANY) if split else None, callbacks=()).history
         else:
-            hs = [training.fit(apply, loss, init(k), data, optax.sgd(LR), key=k, epochs=epochs, batch_size=BATCH,
-                               progress=False)[1] for k in keys]
+            hs = [training.fit(model, loss, init(k), data, optax.sgd(LR), key=k, epochs=epochs, batch_size=BATCH,
+                               callbacks=()).history for k in keys]
         best = min(best, time.perf_counter() - start)
     return {"train": best, "val_acc": float(sum(h.val_metric[-1] for h in hs) / len(hs)),
             "devices": jax.local_device_count()}
