@@ -23,6 +23,9 @@ def data_mesh(mesh: Mesh | int) -> Mesh:
     must have a "data" axis. Its axes are made Auto, so XLA inserts the collectives (same devices, same axes).
     """
     if isinstance(mesh, (int, np.integer)) and not isinstance(mesh, bool):
+        if mesh < 1:
+            raise ValueError(f"mesh={mesh} is not a device count; pass a positive number of devices or a "
+                             "jax.sharding.Mesh with a 'data' axis")
         available = jax.device_count()
         if not 1 <= mesh <= available:
             raise ValueError(

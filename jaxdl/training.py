@@ -9,6 +9,7 @@ threads the returned layer state (BatchNorm's statistics) through the scan; vali
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, NamedTuple, Sequence
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl import many, sharding
+from jaxdl import many, nn, sharding
 from jaxdl.callbacks import Callback, EpochEnd, ProgressBar
 from jaxdl.checks import (check_count, check_dataset, check_examples, check_finite, check_key, check_labels,
                           check_params, is_key, warn_unscaled_images)
@@ -195,8 +196,14 @@ def epoch_plans(num_examples: int, batch_size: int, keys: Sequence[jax.Array] | 
         check_count(epochs, "epochs", 0)
 
         def plans_of(key: jax.Array) -> Callable[[int], tuple[jax.Array, jax.Array]]:
-            epoch_keys = jax.random.split(key, max(epochs, 1))
-            return lambda epoch: batch_indices(epoch_keys[epoch], num_examples, batch_size)
+            epoch_keys = []  # split when the first epoch starts, after every check
+
+            def plan(epoch: int) -> tuple[jax.Array, jax.Array]:
+                if not epoch_keys:
+                    epoch_keys.append(jax.random.split(key, max(epochs, 1)))
+                return batch_indices(epoch_keys[0][epoch], num_examples, batch_size)
+
+            return plan
 
         return epochs, [plans_of(key) for key in keys]
     orders = _check_order(orders, num_examples)
@@ -224,6 +231,61 @@ def check_options(loop: str, reduction: str, divergence_threshold: float | None,
             raise ValueError(f"callbacks must be jaxdl.callbacks.Callback objects (ProgressBar(), SavePlot(path), "
                              f"...), got {type(c).__name__}")
     return callbacks
+
+
+def check_transformation(optimizer: Any, factory_hint: str = "") -> None:
+    """Refuses what is not an optax GradientTransformation, saying so of a factory passed uncalled (optax.sgd)."""
+    if not isinstance(optimizer, optax.GradientTransformation):
+        hint = (f"; {getattr(optimizer, '__name__', 'it')} looks like a factory: call it with its hyperparameters, "
+                "e.g. optax.sgd(0.1)" if callable(optimizer) else "")
+        raise ValueError(f"the optimizer must be an optax GradientTransformation, got {type(optimizer).__name__}"
+                         f"{hint}{factory_hint}")
+
+
+def check_optimizer(optimizer: Any, params: Any, hyperparams: Any = None) -> None:
+    """Refuses what is not an optax GradientTransformation (a factory such as optax.sgd passed uncalled, say), one
+    that cannot update these parameters, and one that steps up the gradient (a negative learning rate). With
+    hyperparams (fit_many), optimizer(row) is checked for every row."""
+    if hyperparams is None:
+        check_transformation(optimizer)
+    grads = jax.tree.map(jnp.ones_like, params)
+
+    def descent(h: Any) -> jax.Array:  # <updates, grads>: negative for a step down the gradient
+        opt = optimizer if hyperparams is None else optimizer(h)
+        updates, _ = opt.update(grads, opt.init(params), params)
+        same = jax.tree.map(lambda u, p: jnp.shape(u) == jnp.shape(p), updates, params)
+        if not all(jax.tree.leaves(same)):
+            raise ValueError(f"its updates have shapes {jax.tree.map(jnp.shape, updates)} for parameters of shapes "
+                             f"{jax.tree.map(jnp.shape, params)}")
+        return sum(jnp.vdot(u, g) for u, g in zip(jax.tree.leaves(updates), jax.tree.leaves(grads)))
+
+    try:
+        slopes = np.atleast_1d(np.asarray(jax.jit(descent if hyperparams is None else jax.vmap(descent))(hyperparams)))
+    except (TypeError, ValueError) as err:
+        where = "optimizer" if hyperparams is None else (
+            f"optimizer(row) for hyperparams rows of shape {jax.tree.map(lambda a: np.shape(a)[1:], hyperparams)}")
+        raise ValueError(f"the {where} cannot update these parameters ({str(err).strip().splitlines()[0]}); "
+                         "each row of hyperparams is what the factory takes, e.g. shape () for a learning rate"
+                         if hyperparams is not None else
+                         f"the {where} cannot update these parameters ({str(err).strip().splitlines()[0]})") from None
+    uphill = np.flatnonzero(slopes > 0)
+    if uphill.size:
+        which = "" if hyperparams is None else f" (model {int(uphill[0])}'s hyperparameters)"
+        raise ValueError(f"the optimizer{which} moves the parameters up the gradient, which makes the loss grow: a "
+                         "negative learning rate? give a positive one")
+
+
+def check_history_size(epochs: int, num_batches: int, n_models: int) -> None:
+    """Refuses a run whose history of step losses alone would not fit in this machine's memory."""
+    needed = epochs * num_batches * n_models * 4 + epochs * 8  # float32 step losses, the epochs' keys
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no bound known
+        return
+    if needed > memory:
+        raise ValueError(f"epochs={epochs} would need {needed / 2**30:.3g} GiB for its history of step losses alone "
+                         f"({epochs} epochs x {num_batches} steps), more than this machine's {memory / 2**30:.3g} GiB; "
+                         "train fewer epochs")
 
 
 def check_penalty(penalty: Penalty, params: Any) -> None:
@@ -466,6 +528,8 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
         check_penalty(penalty, first_params)
     # after the data's checks, which name an empty split
     epochs, plans = epoch_plans(num_examples, batch_size, keys, epochs, orders, "key" if n_models is None else "keys")
+    check_history_size(epochs, -(-num_examples // min(batch_size, num_examples)), n_models or 1)
+    check_optimizer(optimizer, first_params, None if hyperparams is None else hyperparams)
     if mesh is not None:
         mesh = sharding.data_mesh(mesh)
     model_mesh = None if devices is None else many.model_mesh(devices, n_models)
@@ -630,9 +694,7 @@ def _model_keys(keys: Any, n_models: int) -> list[jax.Array]:
 
 def _check_hyperparams(optimizer: Optimizer, hyperparams: Any, n_models: int) -> None:
     if hyperparams is None:
-        if not isinstance(optimizer, optax.GradientTransformation):
-            raise ValueError("the optimizer must be an optax GradientTransformation (e.g. optax.sgd(0.1)), or a "
-                             "factory of one with hyperparams= (a pytree with one row per model)")
+        check_transformation(optimizer, " (or, with hyperparams= holding one row per model, a factory of one)")
         return
     if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
         raise ValueError("with hyperparams= the optimizer must be a function hyperparams -> optax "
@@ -643,6 +705,25 @@ def _check_hyperparams(optimizer: Optimizer, hyperparams: Any, n_models: int) ->
     bad = [leaf for leaf in jax.tree.leaves(hyperparams) if not np.all(np.isfinite(np.asarray(leaf)))]
     if bad:
         raise ValueError(f"hyperparams must be finite numbers, got {np.asarray(bad[0])}")
+
+
+def _check_stacked(model: Layer, params: Any, data: Dataset, per_model_data: bool) -> None:
+    """Refuses one model's parameters where a stack is expected, and a stack of datasets without per_model_data."""
+    sizes = {np.shape(a)[0] if np.ndim(a) else None for a in data}
+    n_models = many.num_models(params, "params")
+    if not per_model_data and n_models > 1 and sizes == {n_models}:
+        raise ValueError(f"every array of data has a leading axis of {n_models}, as many as the models: for one dataset "
+                         "per model pass per_model_data=True")
+    example = tuple(np.shape(data.X_train)[1 if per_model_data else 0:])
+    try:
+        one = nn.param_shapes(model, (1, *example[1:]))
+    except Exception:  # a model whose init cannot run on this data: check_inputs explains what is wrong
+        return
+    shapes = lambda tree: jax.tree.map(lambda leaf: tuple(np.shape(leaf)), tree)  # noqa: E731
+    if jax.tree.structure(params) == jax.tree.structure(one) and shapes(params) == shapes(one):
+        raise ValueError(f"params are one model's parameters (the shapes model.init gives, {shapes(one)}), not a stack "
+                         "with a leading model axis; stack them with jaxdl.many.stack([...]) or jax.vmap(init)(keys), "
+                         "or train one model with fit")
 
 
 def fit_many(
@@ -700,6 +781,9 @@ def fit_many(
         `history` holds every model's history and `params` the last good parameters of all.
     """
     n_models = many.num_models(params, "params")
+    if n_models == 0:
+        raise ValueError("params holds 0 models (a leading axis of size 0); stack at least one model's parameters")
+    _check_stacked(model, params, check_dataset(data), per_model_data)
     if per_model_data and (datasets := many.num_models(tuple(check_dataset(data)), "data")) != n_models:
         raise ValueError(f"data holds {datasets} datasets but params {n_models} models; "
                          "give one dataset per model or per_model_data=False")

@@ -69,6 +69,9 @@ def test_bad_meshes_are_refused_with_what_to_do():
     assert str(err.value) == (
         f"mesh={count + 1} devices asked for, but {count} {backend} device(s) are available; on a CPU, start Python "
         "with XLA_FLAGS=--xla_force_host_platform_device_count=N (or JAX_NUM_CPU_DEVICES=N) to get N devices")
+    for zero in (0, -1):
+        with pytest.raises(ValueError, match=rf"^mesh={zero} is not a device count; pass a positive number"):
+            sharding.data_mesh(zero)
     with pytest.raises(TypeError) as err:
         sharding.data_mesh("2")
     assert str(err.value) == "mesh must be a jax.sharding.Mesh or a number of devices, got str"

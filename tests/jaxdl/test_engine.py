@@ -114,8 +114,11 @@ LINREG_REFUSALS = [
      r"^the train set is empty \(0 examples\)"),
     ("an empty validation set", dict(ds=lambda ds: ds._replace(X_val=ds.X_val[:0], y_val=ds.y_val[:0])),
      r"^the val set is empty \(0 examples\)"),
-    ("targets of another width", dict(ds=lambda ds: ds._replace(y_train=jnp.tile(ds.y_train, (1, 2)))),
+    ("targets of another width", dict(ds=lambda ds: ds._replace(y_train=jnp.tile(ds.y_train, (1, 2)),
+                                                                 y_val=jnp.tile(ds.y_val, (1, 2)))),
      "y_train has 2 values per example but the model gives 1"),
+    ("validation targets of another width", dict(ds=lambda ds: ds._replace(y_val=jnp.tile(ds.y_val, (1, 2)))),
+     r"y_val's examples have shape \(2,\) but y_train's \(1,\); the validation set must be shaped as the training set"),
     ("params for 3 inputs", dict(params=lambda: models.init(LINREG, jax.random.key(1), (1, 3))),
      r"cannot take inputs of shape \(2,\) with these parameters.*number of inputs"),
     ("no key", dict(key=None), r"pass keys?= and epochs= \(or orders=, one order of the examples per epoch\)"),
@@ -508,3 +511,35 @@ def test_callbacks_see_every_epoch_and_the_end_also_when_training_diverges(engin
 def test_without_keys_each_front_door_names_its_own_argument(engine):
     with pytest.raises(ValueError, match=f"pass {'keys' if engine.many else 'key'}= and epochs="):
         _fit_linreg(engine, key=None)
+
+
+# (case, the optimizer, the phrase of its refusal): the optimizer is checked at the door too
+OPTIMIZER_REFUSALS = [
+    ("a factory passed uncalled", optax.sgd, r"the optimizer must be an optax GradientTransformation, got function; "
+                                             r"sgd looks like a factory: call it with its hyperparameters"),
+    ("a negative learning rate", optax.sgd(-0.1), r"moves the parameters up the gradient.*a negative learning rate\?"),
+    ("not an optimizer at all", 0.1, r"the optimizer must be an optax GradientTransformation, got float($| \(or, with)"),
+]
+
+
+@pytest.mark.parametrize("optimizer, message", [c[1:] for c in OPTIMIZER_REFUSALS], ids=[c[0] for c in OPTIMIZER_REFUSALS])
+def test_an_optimizer_that_cannot_train_is_refused_before_anything_is_compiled(engine, monkeypatch, optimizer, message):
+    monkeypatch.setattr(training, "_compile", lambda *a, **k: pytest.fail("compiled before refusing the optimizer"))
+    with pytest.raises(ValueError, match=message):
+        engine.fit(LINREG, losses.squared_loss, _linreg_params(), _linreg_data(), optimizer, key=jax.random.key(2),
+                   epochs=1, batch_size=32, metric=None)
+
+
+def test_a_stateful_optimizer_descending_the_gradient_is_taken(engine):
+    history = engine.first(_fit_linreg(engine, epochs=1).history)
+    assert history.epochs == 1
+    params, ds = _linreg_params(), _linreg_data()
+    fitted = engine.fit(LINREG, losses.squared_loss, params, ds, optax.adam(0.01), key=jax.random.key(2), epochs=1,
+                        batch_size=32, metric=None)
+    assert engine.first(fitted.history).epochs == 1
+
+
+def test_epochs_whose_history_would_not_fit_in_memory_are_refused_before_any_allocation(engine):
+    with pytest.raises(ValueError, match=r"epochs=1000000000000 would need .* GiB for its history of step losses alone "
+                                         r"\(1000000000000 epochs x 32 steps\), more than this machine's"):
+        _fit_linreg(engine, epochs=10**12)

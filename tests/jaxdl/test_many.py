@@ -330,8 +330,8 @@ _NO_SUCH_DEVICES = (r"devices={asked} but this process has {count} device\(s\); 
     ("keys of another count", r"keys must be one PRNG key \(jax.random.key\(0\)\) or one per model \(2, .*of shape "
                               r"\(3,\)"),
     ("an empty list of keys", r"keys must be one PRNG key or one per model \(2\), got an empty list"),
-    ("factory without hyperparams", r"the optimizer must be an optax GradientTransformation .*or a factory of one "
-                                    r"with hyperparams="),
+    ("factory without hyperparams", r"the optimizer must be an optax GradientTransformation, got function; .* "
+                                    r"\(or, with hyperparams= holding one row per model, a factory of one\)"),
     ("hyperparams for a fixed optimizer", r"with hyperparams= the optimizer must be a function hyperparams -> optax "
                                           r"GradientTransformation"),
     ("non-finite hyperparams", r"hyperparams must be finite numbers, got \[0.1 nan\]"),
@@ -569,3 +569,46 @@ def test_bad_dropout_keys_are_refused(step_rng, message):
     with pytest.raises(ValueError, match=message):
         fit_many(model, losses.softmax_cross_entropy, jax.vmap(_mlp_init(model))(keys), ds, optax.sgd(0.1), keys=keys,
                  epochs=1, batch_size=64, step_rng=step_rng, callbacks=())
+
+
+def _linreg_stack(n=3):
+    return jax.vmap(_linreg_init)(jax.random.split(jax.random.key(1), n))
+
+
+# (case, what to pass instead, the phrase of the refusal): fit_many's own arguments, checked before any work
+MANY_REFUSALS = [
+    ("no models", dict(params=lambda: jax.tree.map(lambda a: a[:0], _linreg_stack())), r"params holds 0 models"),
+    ("keys=0", dict(keys=0), r"keys must be one PRNG key .* or one per model \(3, .*got int"),
+    ("one model's params, unstacked", dict(params=lambda: _linreg_init(jax.random.key(1))),
+     r"params are one model's parameters \(the shapes model.init gives, .*not a stack with a leading model axis"),
+    ("per-model data without per_model_data", dict(data=lambda ds: Dataset(*(jnp.stack([a] * 3) for a in ds))),
+     r"every array of data has a leading axis of 3, as many as the models: for one dataset per model pass "
+     r"per_model_data=True"),
+    ("hyperparams rows of the wrong shape", dict(optimizer=optimizers.sgd, hyperparams=jnp.full((3, 2), 0.1)),
+     r"optimizer\(row\) for hyperparams rows of shape \(2,\) cannot update these parameters.*shape \(\) for a "
+     r"learning rate"),
+    ("a negative learning rate in a sweep", dict(optimizer=optax.sgd, hyperparams=jnp.array([0.1, -0.1, 0.2])),
+     r"the optimizer \(model 1's hyperparameters\) moves the parameters up the gradient"),
+]
+
+
+@pytest.mark.parametrize("change, message", [c[1:] for c in MANY_REFUSALS], ids=[c[0] for c in MANY_REFUSALS])
+def test_fit_manys_own_arguments_are_refused_with_what_is_wrong(monkeypatch, change, message):
+    monkeypatch.setattr(training, "_compile", lambda *a, **k: pytest.fail("compiled before refusing"))
+    kw = dict(keys=jax.random.key(0), epochs=1, batch_size=32, metric=None, callbacks=()) | change
+    params = kw.pop("params", _linreg_stack)()
+    ds = kw.pop("data", lambda ds: ds)(_linreg_data())
+    optimizer = kw.pop("optimizer", optimizers.sgd(0.03))
+    with pytest.raises(ValueError, match=message):
+        fit_many(LINREG, losses.squared_loss, params, ds, optimizer, **kw)
+
+
+def test_a_sweep_with_one_diverging_learning_rate_raises_naming_it_and_keeps_every_history():
+    with pytest.raises(training.TrainingDiverged, match=r"^model 1 of 3: training diverged") as err:
+        fit_many(LINREG, losses.squared_loss, _linreg_stack(), _linreg_data(), optimizers.sgd,
+                 hyperparams=jnp.array([0.03, 100.0, 0.01]), keys=jax.random.key(0), epochs=2, batch_size=32,
+                 metric=None, callbacks=())
+    assert err.value.models == [1] and err.value.epoch == 1 and len(err.value.history) == 3
+    steps = [len(h.train_loss) for h in err.value.history]
+    assert steps[0] == steps[1] == steps[2] == err.value.step  # every model's steps up to the bad one
+    assert np.all(np.isfinite(err.value.history[0].train_loss))
