@@ -1,5 +1,5 @@
 """Several processes: `initialize` starts JAX's distributed runtime, and `python -m jaxdl.distributed
---processes 2` launches processes on this machine to try it out (see the README for a real cluster).
+--processes 2` launches processes on this machine to try it out (docs/distributed.md says how on a real cluster).
 
 Training across them is `fit(..., mesh=jax.device_count())`, whose placement is `jaxdl.sharding`'s.
 """
