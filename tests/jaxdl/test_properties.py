@@ -1,4 +1,5 @@
-"""Property-based tests: damaged IDX files and random bad arguments are refused, never misread or let through."""
+"""Property-based tests: damaged IDX files, random bad arguments and random wrong model outputs are refused, never
+misread or let through."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -142,3 +143,51 @@ def test_fit_trains_on_valid_labels_and_refuses_the_rest(labels):
     else:
         with pytest.raises(ValueError, match=r"outside the range \[0, 3\)"):
             fit()
+
+
+def _class_data(n: int = 24) -> Dataset:
+    X = jax.random.randint(jax.random.key(0), (n, 4, 4), 0, 256).astype(jnp.uint8)
+    y = jnp.arange(n) % 3
+    return Dataset(X, y, X[:6], y[:6])
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=0, max_size=3), batch_axis=st.booleans())
+def test_a_model_output_of_a_random_wrong_shape_is_refused_naming_it(shape, batch_axis):
+    # The model ignores its input's batch and gives a fixed shape (with a batch axis, its size is fixed too).
+    from jaxdl import nn
+
+    wrong = tuple(shape)
+    model = nn.serial(models.softmax_regression(3), nn.function(lambda Y: jnp.zeros(wrong, Y.dtype)))
+    params = models.init(model, jax.random.key(0), (1, 4, 4))
+    try:
+        training.check_inputs(model, params, _class_data(), losses.softmax_cross_entropy)
+    except ValueError as err:
+        assert "model" in str(err) or "loss" in str(err) or "y_train" in str(err), str(err)
+        return
+    # Taken only where the fixed shape happens to be a valid output for every batch it was traced with: never.
+    raise AssertionError(f"outputs of the fixed shape {wrong} were taken")
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_keys=st.integers(0, 4), rows=st.integers(0, 4), width=st.sampled_from([(), (1,), (2,)]),
+       lr=st.floats(-1.0, 1.0) | st.just(float("nan")), shared_key=st.booleans())
+@example(n_keys=2, rows=2, width=(), lr=0.1, shared_key=False)  # one that trains
+@example(n_keys=0, rows=2, width=(), lr=0.1, shared_key=True)
+def test_random_fit_many_arguments_train_or_are_refused_with_a_value_error(n_keys, rows, width, lr, shared_key):
+    # Two linear-regression models; keys, hyperparams rows and learning rates drawn at random. Whatever is drawn,
+    # fit_many trains or refuses with a ValueError before any work: never an error from inside numpy or jax.
+    ds = data.synthetic_regression(jax.random.key(0), num_train=64, num_val=16)
+    model = models.linear_regression()
+    params = jax.vmap(lambda k: models.init(model, k, (1, 2)))(jax.random.split(jax.random.key(1), 2))
+    keys = jax.random.key(2) if shared_key else jax.random.split(jax.random.key(2), n_keys) if n_keys else []
+    hyperparams = jnp.full((rows, *width), lr, jnp.float32)
+    try:
+        fitted = training.fit_many(model, losses.squared_loss, params, ds, optimizers.sgd, hyperparams=hyperparams,
+                                   keys=keys, epochs=1, batch_size=16, metric=None, callbacks=())
+    except ValueError:
+        return
+    except training.TrainingDiverged:
+        return
+    assert rows == 2 and width == () and lr >= 0 and (shared_key or n_keys == 2), (rows, width, lr, n_keys)
+    assert len(fitted.history) == 2
