@@ -58,22 +58,25 @@ def replay_on(stored: dict[str, Any], data: Dataset, devices: int) -> tuple[Any,
     init, orders = draws.mlp_replay_draws(stored["seed"], stored["kind"], [mlp.NUM_INPUTS, mlp.NUM_HIDDENS,
                                                                            mlp.NUM_OUTPUTS],
                                           stored["num_train"], stored["epochs"])
-    params = [{"W": jnp.asarray(W.T), "b": jnp.asarray(b)} for W, b in init]
+    params = mlp.mlp_params([{"W": jnp.asarray(W.T), "b": jnp.asarray(b)} for W, b in init])
     n, nv = stored["num_train"], stored["num_val"]
     subset = Dataset(data.X_train[:n], data.y_train[:n], data.X_val[:nv], data.y_val[:nv])
     optimizer = mlp.MODELS[stored["kind"]][1]
-    return training.fit(models.mlp_apply, losses.softmax_cross_entropy, params, subset, optimizer(stored["lr"]),
-                        orders=orders, batch_size=stored["batch_size"], mesh=devices, progress=False)
+    params, _, history = training.fit(mlp.make_mlp(), losses.softmax_cross_entropy, params, subset,
+                                      optimizer(stored["lr"]), orders=orders, batch_size=stored["batch_size"],
+                                      mesh=devices, callbacks=())
+    return params, history
 
 
 def time_book_mlp(data: Dataset, devices: int, epochs: int, repeats: int) -> dict[str, float]:
     """Compile and fastest training seconds of the book's MLP (784-256-10, batch 256) on all the training images."""
     runs = []
     for r in range(repeats):
-        params = models.mlp_init(jax.random.key(r))
-        _, history = training.fit(models.mlp_apply, losses.softmax_cross_entropy, params, data,
-                                  optimizers.sgd(mlp.LR), key=jax.random.key(100 + r), epochs=epochs,
-                                  batch_size=mlp.BATCH_SIZE, mesh=devices, progress=False)
+        model = models.mlp(mlp.NUM_HIDDENS, mlp.NUM_OUTPUTS)
+        params = models.init(model, jax.random.key(r), (1, mlp.NUM_INPUTS))
+        _, _, history = training.fit(model, losses.softmax_cross_entropy, params, data,
+                                     optimizers.sgd(mlp.LR), key=jax.random.key(100 + r), epochs=epochs,
+                                     batch_size=mlp.BATCH_SIZE, mesh=devices, callbacks=())
         runs.append(history)
     return {"compile_seconds": min(h.compile_seconds for h in runs),
             "train_seconds": min(h.train_seconds for h in runs),
@@ -94,7 +97,7 @@ def worker(devices: int, kinds: list[str], epochs: int, repeats: int, out: str) 
     for kind in kinds:
         params, history = replay_on(ref["replay"][kind], data, devices)
         saved[f"{kind} step_losses"] = history.train_loss
-        for i, layer in enumerate(params):
+        for i, layer in enumerate(mlp.dense_layers(params)):
             saved[f"{kind} W{i + 1}"], saved[f"{kind} b{i + 1}"] = np.asarray(layer["W"]), np.asarray(layer["b"])
     for name, value in time_book_mlp(data, devices, epochs, repeats).items():
         saved[f"timing {name}"] = np.array(value)

@@ -30,7 +30,9 @@ from experiments.ch5.mlp import (
     check_band,
     checksum,
     compare_summary,
+    dense_layers,
     history_row,
+    mlp_params,
     plot_band,
     summary,
     torch_rows,
@@ -86,22 +88,24 @@ def replay(ref: dict[str, Any], data: Dataset, optimizer: Callable[[float], opta
     init, orders = draws.mlp_replay_draws(ref["seed"], ref["kind"], [NUM_INPUTS, NUM_HIDDENS, NUM_OUTPUTS],
                                           ref["num_train"], ref["epochs"])
     X, y = data.X_train[: ref["num_train"]], data.y_train[: ref["num_train"]]
-    params = [{"W": jnp.asarray(W.T.astype(dtype)), "b": jnp.asarray(b.astype(dtype))} for W, b in init]
+    params = mlp_params([{"W": jnp.asarray(W.T.astype(dtype)), "b": jnp.asarray(b.astype(dtype))} for W, b in init])
+    model = models.mlp(NUM_HIDDENS, NUM_OUTPUTS)
 
-    objective = training.make_objective(models.mlp_apply, losses.softmax_cross_entropy)
+    objective = training.make_objective(model, losses.softmax_cross_entropy)
     first = orders[0][: ref["batch_size"]]
-    init_loss, init_grads = jax.jit(jax.value_and_grad(objective))(params, X[first], y[first], jnp.ones(len(first)))
+    (init_loss, _), init_grads = jax.jit(jax.value_and_grad(objective, has_aux=True))(
+        params, None, X[first], y[first], jnp.ones(len(first)))
 
     subset = Dataset(X, y, data.X_val[: ref["num_val"]], data.y_val[: ref["num_val"]])
-    params, history = training.fit(models.mlp_apply, losses.softmax_cross_entropy, params, subset,
-                                   optimizer(ref["lr"]), orders=orders, batch_size=ref["batch_size"], progress=False)
+    params, _, history = training.fit(model, losses.softmax_cross_entropy, params, subset,
+                                      optimizer(ref["lr"]), orders=orders, batch_size=ref["batch_size"], callbacks=())
     return {
         "init_checksum": checksum(*(a for layer in init for a in layer)),
         "orders_checksum": checksum(*orders),
         "init_grads": {"loss": init_loss,
-                       "layers": [{"W": summary(g["W"]), "b": g["b"]} for g in init_grads]},
+                       "layers": [{"W": summary(g["W"]), "b": g["b"]} for g in dense_layers(init_grads)]},
         "step_losses": history.train_loss,
-        "final": [{"W": summary(p["W"]), "b": p["b"]} for p in params],
+        "final": [{"W": summary(p["W"]), "b": p["b"]} for p in dense_layers(params)],
         "val_loss": history.val_loss[-1],
         "val_acc": history.val_metric[-1],
     }
@@ -199,11 +203,11 @@ def run(result: Result, fast: bool) -> None:
     result.text(
         "Book: the same training as d2l (784-256-10 ReLU MLP, batch 256, lr 0.1), each library with its own "
         f"random numbers, so only the spread can be compared: the mean of jaxdl's {BOOK_KEYS} keys (trained "
-        "together in one compiled call, `jaxdl.many.fit_many`) must lie within the range of the "
+        "together in one compiled call, `jaxdl.fit_many`) must lie within the range of the "
         f"PyTorch seeds widened by {ACC_MARGIN} accuracy (the project's one-point goal) and {LOSS_MARGIN} in the "
         f"losses (across the PyTorch runs, one accuracy point goes with "
         f"{abs(loss_per_accuracy_point(list(ref['book'].values()))):.3f} of validation loss). Scratch: "
-        "W ~ N(0, 0.01^2), zero biases, `optimizers.sgd`; concise: `models.mlp_init(sigma=None)` (nn.Linear's "
+        "W ~ N(0, 0.01^2), zero biases, `optimizers.sgd`; concise: `models.mlp(sigma=None)` (nn.Linear's "
         "uniform init) with `optimizers.optax_sgd`. jaxdl compiles each epoch into one `lax.scan`; PyTorch's "
         "time is for the whole run on one thread, DataLoader included."
     )

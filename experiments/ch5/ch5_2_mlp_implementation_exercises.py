@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -26,12 +24,12 @@ from experiments.ch5.mlp import (
     train_mlps,
 )
 from experiments.harness.result import cli, Result, Tolerances
-from jaxdl import losses, models, optimizers, training
+from jaxdl import losses, models, nn, optimizers, training
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
 from jaxdl.data import Dataset
-from jaxdl.many import fit_many, stack
-from jaxdl.training import History
+from jaxdl.many import stack
+from jaxdl.training import fit_many, History
 
 SECTION = "5.2"
 TITLE = "Implementation of multilayer perceptrons: exercises"
@@ -40,7 +38,7 @@ REFERENCE = "ch5_2_mlp_implementation_exercises"
 # The bands are 5.2's, widened by 5.2's margins (check_band).
 TOLERANCES: Tolerances = {"band val_acc": BAND_VAL_ACC, "band losses": BAND_LOSSES}
 
-ACTIVATIONS = {"relu_2hidden": jax.nn.relu, "sigmoid_2hidden": jax.nn.sigmoid}
+ACTIVATIONS = {"relu_2hidden": nn.relu, "sigmoid_2hidden": nn.sigmoid}  # layer factories
 
 # In its first epochs the sigmoid network is still leaving the plateau of its small initial gradients, and
 # its accuracy there depends on the initial draw more than 3 PyTorch seeds can bound (epoch 1: 0.17 to 0.22
@@ -78,13 +76,13 @@ def deeper(result: Result, data: Dataset, ref: dict, epochs: int) -> dict[str, H
 def first_layer_gradient_norms(data: Dataset, hiddens: tuple[int, ...]) -> dict[str, float]:
     """|dL/dW1| at initialisation (key 0, the first 256 training images) for each activation."""
     X, y = data.X_train[:BATCH_SIZE], data.y_train[:BATCH_SIZE]
-    params = models.mlp_init(jax.random.key(0), 784, list(hiddens), 10, sigma=None)
+    params = models.init(models.mlp(list(hiddens), 10, sigma=None), jax.random.key(0), (1, 784))
     norms = {}
     for name, activation in ACTIVATIONS.items():
-        objective = training.make_objective(partial(models.mlp_apply, activation=activation),
+        objective = training.make_objective(models.mlp(list(hiddens), 10, activation=activation, sigma=None),
                                             losses.softmax_cross_entropy)
-        grads = jax.grad(objective)(params, X, y, jnp.ones(BATCH_SIZE))
-        norms[name] = float(jnp.linalg.norm(grads[0]["W"]))
+        grads, _ = jax.grad(objective, has_aux=True)(params, None, X, y, jnp.ones(BATCH_SIZE))
+        norms[name] = float(jnp.linalg.norm(grads[1]["W"]))
     return norms
 
 
@@ -96,10 +94,11 @@ def sweep(result: Result, data: Dataset, hiddens: tuple[int, ...], lrs: tuple[fl
     start = time.perf_counter()
     key_init, key_fit = jax.random.split(jax.random.key(0))  # train_mlp's split of key 0 for every run
     for i, h in enumerate(hiddens):  # the learning rates of one width train together, on the same batches
-        params = models.mlp_init(key_init, 784, h, 10, sigma=None)
-        _, runs = fit_many(models.mlp_apply, losses.softmax_cross_entropy, stack([params] * len(lrs)), data,
-                           lambda lr: optax.sgd(lr), hyperparams=jnp.asarray(lrs, jnp.float32), keys=key_fit,
-                           epochs=epochs, batch_size=BATCH_SIZE)
+        model = models.mlp(h, 10, sigma=None)
+        params = models.init(model, key_init, (1, 784))
+        _, _, runs = fit_many(model, losses.softmax_cross_entropy, stack([params] * len(lrs)), data,
+                              lambda lr: optax.sgd(lr), hyperparams=jnp.asarray(lrs, jnp.float32), keys=key_fit,
+                              epochs=epochs, batch_size=BATCH_SIZE, callbacks=())
         for j, (lr, history) in enumerate(zip(lrs, runs)):
             acc[i, j] = history.val_metric[-1]
             lines.append(f"| {h} | {lr:g} | {history.epoch_train_loss()[-1]:.4f} | {history.val_loss[-1]:.4f} | "

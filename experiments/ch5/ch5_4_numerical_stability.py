@@ -13,11 +13,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import initializers, plotting
+from jaxdl import initializers, models, nn, plotting
 from experiments.harness import references
+from experiments.ch5.mlp import dense_layers, mlp_params
 from experiments.ch5.stability import running_product
 from jaxdl.losses import softmax_cross_entropy
-from jaxdl.models import Params, mlp_apply
 from jaxdl.optimizers import sgd_update
 
 SECTION = "5.4"
@@ -153,20 +153,25 @@ def compare_xavier(result: Result, label: str, w: jax.Array, theirs: dict, level
 # --- 5.4.2.3 symmetry --------------------------------------------------------------------------------
 
 
-def to_params(torch_named: dict[str, Any]) -> list[Params]:
-    """PyTorch's named parameters of Sequential(Linear, Sigmoid, Linear) as jaxdl's list of dense layers."""
-    return [{"W": jnp.asarray(torch_named[f"{i}.weight"], jnp.float32),
+# Sequential(Linear, Sigmoid, Linear); the apply reads the layer sizes from the params it is given.
+SIGMOID_MLP = models.mlp(activation=nn.sigmoid)
+
+
+def to_params(torch_named: dict[str, Any]) -> tuple:
+    """PyTorch's named parameters of Sequential(Linear, Sigmoid, Linear) as models.mlp's params
+    ``((), l0, (), l1)`` (PyTorch's 0.* is l0, its 2.* is l1)."""
+    return mlp_params([{"W": jnp.asarray(torch_named[f"{i}.weight"], jnp.float32),
              "b": jnp.asarray(torch_named.get(f"{i}.bias", np.zeros(len(torch_named[f"{i}.weight"]))), jnp.float32)}
-            for i in (0, 2)]
+            for i in (0, 2)])
 
 
-def mlp_loss(params: list[Params], X: jax.Array, y: jax.Array) -> jax.Array:
+def mlp_loss(params: tuple, X: jax.Array, y: jax.Array) -> jax.Array:
     """Mean cross-entropy of the one-hidden-layer sigmoid MLP."""
-    return softmax_cross_entropy(mlp_apply(params, X, jax.nn.sigmoid), y).mean()
+    return softmax_cross_entropy(SIGMOID_MLP(params, X), y).mean()
 
 
 @partial(jax.jit, static_argnames="steps")
-def train(params: list[Params], X: jax.Array, y: jax.Array, lr: float, steps: int):
+def train(params: tuple, X: jax.Array, y: jax.Array, lr: float, steps: int):
     """Full-batch SGD: the loss before each step, the first step's gradients and the final parameters."""
 
     def step(params, _):
@@ -187,7 +192,8 @@ def row_spread(W: jax.Array | np.ndarray, axis: int = 0) -> float:
 def replay(result: Result, label: str, init: dict, theirs: dict, X: jax.Array, y: jax.Array, sym: dict):
     """One run of the small MLP from PyTorch's initial weights, compared step by step; returns jaxdl's run."""
     losses, grads, params = train(to_params(init), X, y, sym["lr"], sym["steps"])
-    theirs_grads, theirs_params = to_params(theirs["grads"]), to_params(theirs["params"])
+    grads, params = dense_layers(grads), dense_layers(params)
+    theirs_grads, theirs_params = dense_layers(to_params(theirs["grads"])), dense_layers(to_params(theirs["params"]))
     for i in range(len(params)):
         for name in ("W", "b"):
             result.compare(f"{label}: grad {name}{i + 1} at init", grads[i][name], theirs_grads[i][name],

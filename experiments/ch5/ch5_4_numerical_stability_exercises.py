@@ -12,10 +12,10 @@ import numpy as np
 
 from experiments.ch5.stability import running_product
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
-from jaxdl import plotting
+from jaxdl import nn, plotting
 from experiments.harness import references
 from jaxdl.losses import softmax_cross_entropy
-from jaxdl.models import Params, dense_apply
+from jaxdl.nn import Params
 from jaxdl.optimizers import sgd_update
 
 SECTION = "5.4"
@@ -62,7 +62,8 @@ def train(params: Params, X: jax.Array, y: jax.Array, loss, lr: float, steps: in
     """Full-batch SGD on a dense layer: the loss before each step and the final parameters."""
 
     def step(params, _):
-        value, grads = jax.value_and_grad(lambda p: loss(dense_apply(p, X), y))(params)
+        dense = nn.linear(params["W"].shape[0])  # its apply: X @ W.T + b
+        value, grads = jax.value_and_grad(lambda p: loss(dense(p, X), y))(params)
         return sgd_update(params, grads, lr), value
 
     params, losses = jax.lax.scan(step, params, None, length=steps)

@@ -4,7 +4,6 @@ several devices): the models, their training, the book bands and tables, and the
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable, Sequence
 
 import jax
@@ -16,10 +15,10 @@ import optax
 from experiments.harness import bands
 from experiments.harness import replay as draws
 from experiments.harness.result import Margin, model_devices, Result, Tolerance
-from jaxdl import losses, models, optimizers, training
+from jaxdl import losses, models, nn, optimizers, training
 from jaxdl.data import Dataset
-from jaxdl.many import fit_many, stack, unstack
-from jaxdl.training import History
+from jaxdl.many import stack, unstack
+from jaxdl.training import fit_many, History
 
 NUM_INPUTS, NUM_HIDDENS, NUM_OUTPUTS = 784, 256, 10
 LR, BATCH_SIZE, EPOCHS = 0.1, 256, 10
@@ -69,6 +68,26 @@ ACC_MARGIN = BAND_VAL_ACC.value
 LOSS_MARGIN = BAND_LOSSES.value
 
 
+def mlp_params(layers: Sequence[nn.Params]) -> tuple:
+    """Hand-built dense layers (a replay's NumPy draws, one {"W", "b"} per layer) in models.mlp's params
+    structure: ``((), l0, (), l1, ...)``, the flatten and every activation holding no parameters."""
+    out: list[Any] = [()]
+    for i, layer in enumerate(layers):
+        out += [layer] if i == len(layers) - 1 else [layer, ()]
+    return tuple(out)
+
+
+def dense_layers(params: Sequence[Any]) -> list[nn.Params]:
+    """The dense layers' {"W", "b"} of models.mlp's params, in order (its params[1], params[3], ...)."""
+    return [p for p in params if isinstance(p, dict)]
+
+
+def make_mlp(num_hiddens: int | Sequence[int] = NUM_HIDDENS, sigma: float | None = 0.01,
+             activation: models.Activation = nn.relu) -> nn.Layer:
+    """d2l 5.2's MLP (784 inputs, 10 outputs) as a layer value."""
+    return models.mlp(num_hiddens, NUM_OUTPUTS, activation=activation, sigma=sigma)
+
+
 def train_mlp(
     key: jax.Array,
     data: Dataset,
@@ -77,16 +96,15 @@ def train_mlp(
     optimizer: optax.GradientTransformation,
     epochs: int,
     num_hiddens: int | Sequence[int] = NUM_HIDDENS,
-    activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
-) -> tuple[list[models.Params], History]:
+    activation: models.Activation = nn.relu,
+) -> tuple[Any, History]:
     """d2l's Trainer on an MLP: init from one half of key, 256-example shuffled minibatches from the other."""
     key_init, key_fit = jax.random.split(key)
-    init = jax.jit(partial(models.mlp_init, num_inputs=NUM_INPUTS, num_hiddens=num_hiddens,
-                           num_outputs=NUM_OUTPUTS, sigma=sigma))
-    params = init(key_init)
-    apply = partial(models.mlp_apply, activation=activation)
-    return training.fit(apply, losses.softmax_cross_entropy, params, data, optimizer, key=key_fit,
-                        epochs=epochs, batch_size=BATCH_SIZE, progress=False)
+    model = make_mlp(num_hiddens, sigma, activation)
+    params = jax.jit(lambda k: models.init(model, k, (1, NUM_INPUTS)))(key_init)
+    params, _, history = training.fit(model, losses.softmax_cross_entropy, params, data, optimizer, key=key_fit,
+                                      epochs=epochs, batch_size=BATCH_SIZE, callbacks=())
+    return params, history
 
 
 def train_mlps(
@@ -97,17 +115,16 @@ def train_mlps(
     optimizer: optax.GradientTransformation,
     epochs: int,
     num_hiddens: int | Sequence[int] = NUM_HIDDENS,
-    activation: Callable[[jax.Array], jax.Array] = jax.nn.relu,
-) -> tuple[list[list[models.Params]], list[History]]:
+    activation: models.Activation = nn.relu,
+) -> tuple[list[Any], list[History]]:
     """`train_mlp` for every key, all trained in one compiled call (fit_many, the keys spread over the local
     devices); key i's run is train_mlp's."""
     splits = [jax.random.split(key) for key in keys]
-    init = jax.jit(partial(models.mlp_init, num_inputs=NUM_INPUTS, num_hiddens=num_hiddens,
-                           num_outputs=NUM_OUTPUTS, sigma=sigma))
-    apply = partial(models.mlp_apply, activation=activation)
-    params, histories = fit_many(apply, losses.softmax_cross_entropy, stack([init(k) for k, _ in splits]), data,
-                                 optimizer, keys=jnp.stack([k for _, k in splits]), epochs=epochs,
-                                 batch_size=BATCH_SIZE, devices=model_devices(len(keys)))
+    model = make_mlp(num_hiddens, sigma, activation)
+    init = jax.jit(lambda k: models.init(model, k, (1, NUM_INPUTS)))
+    params, _, histories = fit_many(model, losses.softmax_cross_entropy, stack([init(k) for k, _ in splits]), data,
+                                    optimizer, keys=jnp.stack([k for _, k in splits]), epochs=epochs,
+                                    batch_size=BATCH_SIZE, devices=model_devices(len(keys)), callbacks=())
     return unstack(params), histories
 
 

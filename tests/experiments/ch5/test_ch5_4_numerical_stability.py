@@ -9,7 +9,8 @@ import pytest
 
 from experiments.ch5 import ch5_4_numerical_stability_exercises as exercises
 from experiments.ch5 import ch5_4_numerical_stability as stability
-from jaxdl import initializers
+from experiments.ch5.mlp import dense_layers
+from jaxdl import initializers, models, nn
 from experiments.harness import references
 
 
@@ -61,9 +62,14 @@ def test_xavier_initialisers_are_jaxs_glorot_and_refuse_unknown_distributions():
         initializers.xavier("gaussian")
 
 
+def xavier_dense(key, num_inputs, num_outputs, distribution="uniform"):
+    """A dense layer with Xavier weights and zero biases (what initializers.xavier_dense_init drew)."""
+    return models.init(nn.linear(num_outputs, W_init=initializers.xavier(distribution)), key, (1, num_inputs))
+
+
 def test_xavier_dense_init_uses_the_outputs_inputs_layout():
     """For (outputs, inputs) the fan-in axis is the last: fan_in mode's variance is 1 / inputs."""
-    layer = initializers.xavier_dense_init(jax.random.key(0), 784, 256, "normal")
+    layer = xavier_dense(jax.random.key(0), 784, 256, "normal")
     assert layer["W"].shape == (256, 784) and layer["b"].shape == (256,) and not layer["b"].any()
     assert abs(float(layer["W"].var()) - 2 / (784 + 256)) < 4 * math.sqrt(2 / layer["W"].size) * 2 / (784 + 256)
     fan_in = jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", **initializers._AXES)
@@ -77,10 +83,10 @@ def test_xavier_defaults_to_uniform():
 
 def test_xavier_dense_init_defaults_to_uniform_float32_even_under_x64():
     key = jax.random.key(0)
-    default = initializers.xavier_dense_init(key, 8, 4)
-    np.testing.assert_array_equal(default["W"], initializers.xavier_dense_init(key, 8, 4, "uniform")["W"])
+    default = models.init(nn.linear(4, W_init=initializers.xavier()), key, (1, 8))
+    np.testing.assert_array_equal(default["W"], xavier_dense(key, 8, 4, "uniform")["W"])
     with jax.enable_x64(True):
-        assert initializers.xavier_dense_init(key, 8, 4)["W"].dtype == jnp.float32
+        assert models.init(nn.linear(4, W_init=initializers.xavier()), key, (1, 8))["W"].dtype == jnp.float32
 
 
 @pytest.mark.parametrize("distribution, torch_name", [("uniform", "uniform"), ("normal", "normal")])
@@ -124,10 +130,10 @@ def test_symmetry_replay_matches_pytorch(ref, run):
     losses, grads, params = stability.train(stability.to_params(sym[f"{run}_init"]), X, y, sym["lr"], sym["steps"])
     theirs = sym[f"{run}_run"]
     np.testing.assert_allclose(losses, theirs["losses"], **_tol(stability, "replay_losses"))
-    for ours, expected in zip(grads, stability.to_params(theirs["grads"])):
+    for ours, expected in zip(dense_layers(grads), dense_layers(stability.to_params(theirs["grads"]))):
         np.testing.assert_allclose(ours["W"], expected["W"], **_tol(stability, "replay_grads"))
         np.testing.assert_allclose(ours["b"], expected["b"], **_tol(stability, "replay_grads"))
-    for ours, expected in zip(params, stability.to_params(theirs["params"])):
+    for ours, expected in zip(dense_layers(params), dense_layers(stability.to_params(theirs["params"]))):
         np.testing.assert_allclose(ours["W"], expected["W"], **_tol(stability, "replay_params"))
 
 
@@ -135,11 +141,13 @@ def test_equal_weights_stay_equal_and_random_ones_do_not(ref):
     sym = ref["symmetry"]
     X, y = jnp.asarray(sym["X"], jnp.float32), jnp.asarray(sym["y"])
     _, grads, params = stability.train(stability.to_params(sym["constant_init"]), X, y, sym["lr"], sym["steps"])
+    grads, params = dense_layers(grads), dense_layers(params)
     rounding = stability.TOLERANCES["symmetry"].atol  # 0 on jaxlib 0.10.2; 3e-8 on 0.10.0's CPU dot
     assert stability.row_spread(grads[0]["W"]) <= rounding and float(jnp.abs(grads[0]["W"]).max()) > 1e-3
     assert stability.row_spread(params[0]["W"]) <= rounding
     assert stability.row_spread(params[1]["W"], axis=1) <= rounding
     _, _, params = stability.train(stability.to_params(sym["random_init"]), X, y, sym["lr"], sym["steps"])
+    params = dense_layers(params)
     assert stability.row_spread(params[0]["W"]) > 0.1
 
 
