@@ -3,7 +3,6 @@ Fashion-MNIST replayed against PyTorch with the same NumPy-drawn masks, and d2l'
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable
 
 import jax
@@ -21,13 +20,16 @@ from experiments.ch5.dropout_mlp import (
     NUM_OUTPUTS,
     RATES,
     check_band,
+    dropout_params,
     init,
+    make_model,
     train_many,
 )
 from experiments.ch5.mlp import (
     HISTORY_HEADER,
     checksum,
     compare_summary,
+    dense_layers,
     history_row,
     plot_band,
     summary,
@@ -36,7 +38,7 @@ from experiments.ch5.mlp import (
 from experiments.harness import references
 from experiments.harness import replay as draws
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import dropout, losses, models, optimizers, plotting, training
+from jaxdl import losses, nn, optimizers, plotting, training
 from jaxdl.data import Dataset
 from jaxdl.datasets import fashion_mnist
 
@@ -45,10 +47,10 @@ TITLE = "Dropout"
 REFERENCE = "ch5_6_dropout"
 
 
-# The two d2l models: (dropout layer, optimizer). Both use nn.Linear's default init and torch.optim.SGD in d2l.
+# The two d2l models: (dropout mask, optimizer). Both use nn.Linear's default init and torch.optim.SGD in d2l.
 MODELS: dict[str, tuple[Callable, Callable[[float], optax.GradientTransformation]]] = {
-    "scratch": (dropout.dropout_layer, optimizers.sgd),
-    "concise": (dropout.dropout, optimizers.optax_sgd),
+    "scratch": (nn.keep_mask, optimizers.sgd),
+    "concise": (nn.bernoulli_mask, optimizers.optax_sgd),
 }
 
 # Every tolerance and band margin of this experiment, with its reason.
@@ -99,27 +101,27 @@ def replay(ref: dict[str, Any], data: Dataset, optimizer: Callable[[float], opta
     d = replay_draws(ref)
     per_epoch = epoch_masks(d["masks"])
     X, y = data.X_train[: ref["num_train"]], data.y_train[: ref["num_train"]]
-    params = [{"W": jnp.asarray(W.T), "b": jnp.asarray(b)} for W, b in d["init"]]
-    apply = partial(dropout.mlp_apply_masks, rates=tuple(ref["dropout"]))
+    params = dropout_params([{"W": jnp.asarray(W.T), "b": jnp.asarray(b)} for W, b in d["init"]])
+    model = make_model(tuple(ref["dropout"]), nn.given_mask, tuple(ref["num_hiddens"]))
 
-    objective = training.make_objective(apply, losses.softmax_cross_entropy)
+    objective = training.make_objective(model, losses.softmax_cross_entropy)
     first = d["orders"][0][: ref["batch_size"]]
-    init_loss, init_grads = jax.jit(jax.value_and_grad(objective))(
-        params, X[first], y[first], jnp.ones(len(first)), tuple(m[0] for m in per_epoch[0]))
+    (init_loss, _), init_grads = jax.jit(jax.value_and_grad(objective, has_aux=True))(
+        params, None, X[first], y[first], jnp.ones(len(first)), tuple(m[0] for m in per_epoch[0]))
 
     subset = Dataset(X, y, data.X_val[: ref["num_val"]], data.y_val[: ref["num_val"]])
-    params, history = training.fit(apply, losses.softmax_cross_entropy, params, subset, optimizer(ref["lr"]),
-                                   orders=d["orders"], batch_size=ref["batch_size"],
-                                   step_rng=lambda epoch, num_batches: per_epoch[epoch], progress=False)
+    params, _, history = training.fit(model, losses.softmax_cross_entropy, params, subset, optimizer(ref["lr"]),
+                                      orders=d["orders"], batch_size=ref["batch_size"],
+                                      step_rng=lambda epoch, num_batches: per_epoch[epoch], callbacks=())
     all_masks = [m for epoch in d["masks"] for step in epoch for m in step]
     return {
         "init_checksum": checksum(*(a for layer in d["init"] for a in layer)),
         "orders_checksum": checksum(*d["orders"]),
         "masks_checksum": checksum(*all_masks),
-        "init_grads": {"loss": init_loss, "layers": [{"W": summary(g["W"]), "b": g["b"]} for g in init_grads]},
+        "init_grads": {"loss": init_loss, "layers": [{"W": summary(g["W"]), "b": g["b"]} for g in dense_layers(init_grads)]},
         "step_losses": history.train_loss,
-        "final": [{"W": summary(p["W"]), "b": p["b"]} for p in params],
-        "val_logits_first_8": apply(params, fashion_mnist.scale(subset.X_val[:8])),
+        "final": [{"W": summary(p["W"]), "b": p["b"]} for p in dense_layers(params)],
+        "val_logits_first_8": model(params, fashion_mnist.scale(subset.X_val[:8])),
         "val_loss": history.val_loss[-1],
         "val_acc": history.val_metric[-1],
         "params": params,
@@ -160,9 +162,9 @@ def compare_masks(result: Result, stored: dict[str, Any]) -> None:
     n = X.size
     for row in stored["rates"]:
         p = row["p"]
-        for name, layer, theirs in (("dropout_layer", dropout.dropout_layer, "scratch_kept"),
-                                    ("dropout (bernoulli)", dropout.dropout, "concise_kept")):
-            Y = layer(jax.random.key(0), X, p)
+        for name, mask, theirs in (("dropout_layer", nn.keep_mask, "scratch_kept"),
+                                   ("dropout (bernoulli)", nn.bernoulli_mask, "concise_kept")):
+            Y = nn.dropout_layer(jax.random.key(0), X, p, mask)
             kept = float((Y != 0).mean())
             bound = TOLERANCES["kept sds"].value * np.sqrt(2 * p * (1 - p) / n)
             result.compare(f"p = {p:g}: fraction kept by {name} vs PyTorch's {theirs.split('_')[0]}", kept,
@@ -172,28 +174,28 @@ def compare_masks(result: Result, stored: dict[str, Any]) -> None:
                            tol=TOLERANCES["kept value"])
 
 
-def functional_demo(params: list[models.Params], X: jax.Array) -> str:
+def functional_demo(params: nn.Params, X: jax.Array) -> str:
     """Markdown: what explicit keys mean for dropout, measured on the trained replay model."""
     key = jax.random.key(0)
     H = jnp.ones((4, 8))
-    same = bool(jnp.array_equal(dropout.dropout_layer(key, H, 0.5), dropout.dropout_layer(key, H, 0.5)))
+    same = bool(jnp.array_equal(nn.dropout_layer(key, H, 0.5), nn.dropout_layer(key, H, 0.5)))
     k1, k2 = jax.random.split(key)
-    differ = bool(jnp.any(dropout.dropout_layer(k1, H, 0.5) != dropout.dropout_layer(k2, H, 0.5)))
+    differ = bool(jnp.any(nn.dropout_layer(k1, H, 0.5) != nn.dropout_layer(k2, H, 0.5)))
     step_keys = training.step_keys(jax.random.key(1))
     keys = step_keys(0, 3)
     refold = bool(jnp.array_equal(jax.random.key_data(keys[2]),
                                   jax.random.key_data(jax.random.fold_in(jax.random.key(1), 2))))
-    apply = partial(dropout.mlp_apply, rates=RATES)
-    evaluation = apply(params, X)
-    trained = jax.vmap(lambda k: apply(params, X, k))(jax.random.split(jax.random.key(2), 200))
+    model = make_model(RATES)
+    evaluation = model(params, X)
+    trained = jax.vmap(lambda k: model(params, X, train=True, rng=k))(jax.random.split(jax.random.key(2), 200))
     spread = float(trained.std(axis=0).mean())
     gap = float(jnp.abs(trained.mean(axis=0) - evaluation).mean())
     return (
-        "Randomness the functional way: `dropout_layer(key, X, p)` is a pure function of its key.\n\n"
+        "Randomness the functional way: `nn.dropout_layer(key, X, p)` is a pure function of its key.\n\n"
         f"- the same key twice gives the same mask: {same}; two keys split from it give different masks: {differ}\n"
         f"- `fit(..., step_rng=key)` gives step t the key `fold_in(key, t)`: step 2's key equals "
         f"`fold_in(key, 2)`: {refold}; nothing is carried from step to step, so any step can be rerun alone\n"
-        "- training mode is `apply(params, X, key)`, evaluation is `apply(params, X)`: no flag, no `model.eval()`. "
+        "- training mode is `model(params, X, train=True, rng=key)`, evaluation is `model(params, X)`: no `model.eval()` state. "
         f"On the trained replay model and 8 validation images, the logits in training mode vary from key to key "
         f"(standard deviation over 200 keys, averaged: {spread:.3f}) while evaluation is deterministic; the mean "
         f"over the 200 keys lies {gap:.3f} (mean absolute difference) from the evaluation logits, the 1 / (1 - p) "
@@ -220,7 +222,7 @@ def run(result: Result, fast: bool) -> None:
         "the two (256, 256) keep-masks from `np.random.default_rng(56)`; PyTorch's DropoutMLPScratch used them "
         "in place of `torch.rand(X.shape) > dropout`, and jaxdl draws them again from the same seed (the "
         "checksums above) and feeds each step its masks through `fit(..., step_rng=lambda epoch, n: masks[epoch])` "
-        f"and `dropout.mlp_apply_masks`. {stored['num_train']} images, {stored['epochs']} epochs, "
+        f"and `models.dropout_mlp(..., mask=nn.given_mask)`. {stored['num_train']} images, {stored['epochs']} epochs, "
         f"{len(stored['step_losses'])} steps of torch.optim.SGD (lr {stored['lr']}); PyTorch kept "
         f"{stored['masks_kept_fraction']:.4f} of the hidden units over all masks."
     )
@@ -229,9 +231,9 @@ def run(result: Result, fast: bool) -> None:
     epochs = 1 if fast else EPOCHS
     keys = [jax.random.key(seed) for seed in range(BOOK_KEYS)]
     rows = []
-    for kind, (layer, optimizer) in MODELS.items():
+    for kind, (mask, optimizer) in MODELS.items():
         book = ref["book"][kind]
-        _, runs = train_many(keys, data, layer=layer, optimizer=optimizer(LR), epochs=epochs)
+        _, runs = train_many(keys, data, mask=mask, optimizer=optimizer(LR), epochs=epochs)
         check_band(result, f"book {kind}", runs, book)
         rows += [history_row(f"jaxdl {kind}, key {seed}", h) for seed, h in enumerate(runs)]
         rows += torch_rows(kind, book, epochs)
@@ -243,11 +245,11 @@ def run(result: Result, fast: bool) -> None:
         "dropout 0.5 after each hidden layer, batch 256, lr 0.1, nn.Linear's default init):\n\n"
         + HISTORY_HEADER + "\n" + "\n".join(rows) + "\n\n"
         "Each library draws its own init, orders and masks, so only the spread can be compared: the mean of "
-        f"jaxdl's {BOOK_KEYS} keys (trained together in one compiled call, `jaxdl.many.fit_many(step_rng=...)`) "
+        f"jaxdl's {BOOK_KEYS} keys (trained together in one compiled call, `jaxdl.fit_many(step_rng=...)`) "
         f"must lie within the PyTorch seeds' range widened by {TOLERANCES['band val_acc'].value} accuracy and "
         f"{TOLERANCES['band losses'].value} in the losses. The training loss is measured with dropout on, the "
-        "validation numbers with it off. Scratch: `dropout.dropout_layer` (d2l's U[0, 1) > p) with `optimizers.sgd`; concise: "
-        "`dropout.dropout` (`jax.random.bernoulli`, as nn.Dropout draws) with `optimizers.optax_sgd`; the step "
+        "validation numbers with it off. Scratch: `nn.keep_mask` (d2l's U[0, 1) > p) with `optimizers.sgd`; concise: "
+        "`nn.bernoulli_mask` (`jax.random.bernoulli`, as nn.Dropout draws) with `optimizers.optax_sgd`; the step "
         "keys come from `fit_many(..., step_rng=keys)`, key i's as `fit(..., step_rng=keys[i])` draws them."
     )
 

@@ -9,10 +9,10 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.mlp import HISTORY_HEADER, history_row, plot_band, torch_rows
+from experiments.ch5.mlp import HISTORY_HEADER, dense_layers, history_row, plot_band, torch_rows
 from experiments.ch5.dropout_mlp import BAND_LOSSES, BAND_VAL_ACC, BOOK_KEYS, LR, check_band, train_many
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
-from jaxdl import dropout, models, optimizers
+from jaxdl import nn, optimizers
 from jaxdl.datasets import fashion_mnist
 from experiments.harness import references
 from jaxdl.training import History
@@ -33,20 +33,30 @@ TOLERANCES: Tolerances = {
 VARIANCE_KEYS = 32
 
 
-def hidden_activations(params: list[models.Params], X: jax.Array, rates: tuple[float, ...],
+def dense(layer: nn.Params, X: jax.Array) -> jax.Array:
+    """One dense layer's {"W", "b"} applied to X (nn.linear's apply; its size is read from the params)."""
+    return nn.linear(layer["W"].shape[0])(layer, X)
+
+
+def flatten(X: jax.Array) -> jax.Array:
+    return nn.flatten()((), X)
+
+
+def hidden_activations(params: list[nn.Params], X: jax.Array, rates: tuple[float, ...],
                        key: jax.Array | None) -> list[jax.Array]:
-    """Each hidden layer's output after dropout (training, with key) or without it (evaluation, key None)."""
-    H, out = models.flatten(X), []
+    """Each hidden layer's output after dropout (training, with key) or without it (evaluation, key None);
+    params: the dense layers in order."""
+    H, out = flatten(X), []
     keys = jax.random.split(key, len(rates)) if key is not None else [None] * len(rates)
     for layer, p, k in zip(params[:-1], rates, keys):
-        H = jax.nn.relu(models.dense_apply(layer, H))
+        H = jax.nn.relu(dense(layer, H))
         if k is not None:
-            H = dropout.dropout_layer(k, H, p)
+            H = nn.dropout_layer(k, H, p)
         out.append(H)
     return out
 
 
-def variances(params: list[models.Params], X: jax.Array, rates: tuple[float, ...]) -> dict[str, np.ndarray]:
+def variances(params: list[nn.Params], X: jax.Array, rates: tuple[float, ...]) -> dict[str, np.ndarray]:
     """Per hidden layer, the mean over units of each unit's variance across images: without dropout
     (evaluation), with it (over images and 32 keys), and E[h^2] / (1 - p) - E[h]^2 from the moments of the
     activations dropout receives in training (for layer 2, computed over a dropped-out layer 1)."""
@@ -65,13 +75,13 @@ def variances(params: list[models.Params], X: jax.Array, rates: tuple[float, ...
     return {k: np.array(v) for k, v in rows.items()}
 
 
-def _undropped_second(params: list[models.Params], X: jax.Array, rates: tuple[float, ...],
+def _undropped_second(params: list[nn.Params], X: jax.Array, rates: tuple[float, ...],
                       keys: jax.Array) -> jax.Array:
     """The second hidden layer's ReLU output in training mode before its own dropout (first layer dropped out)."""
     def one(k: jax.Array) -> jax.Array:
         k1, _ = jax.random.split(k)
-        H1 = dropout.dropout_layer(k1, jax.nn.relu(models.dense_apply(params[0], models.flatten(X))), rates[0])
-        return jax.nn.relu(models.dense_apply(params[1], H1))
+        H1 = nn.dropout_layer(k1, jax.nn.relu(dense(params[0], flatten(X))), rates[0])
+        return jax.nn.relu(dense(params[1], H1))
     return jax.vmap(one)(keys)
 
 
@@ -89,7 +99,7 @@ def run(result: Result, fast: bool) -> None:
         check_band(result, name, runs, book)
         rows += [history_row(f"jaxdl {name}, key {seed}", h) for seed, h in enumerate(runs)]
         rows += torch_rows(name, book, epochs)
-        histories[name], params_of[name] = runs, params[0]
+        histories[name], params_of[name] = runs, dense_layers(params[0])
         result.save_figure(plot_band({f"jaxdl key {seed}": h for seed, h in enumerate(runs)}, book,
                                      f"dropout {rates}: val acc"), f"band_{name}.png")
     result.text(
