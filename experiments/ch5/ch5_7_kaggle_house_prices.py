@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.house_prices import EPOCHS, folds, k_fold, load_data, own_run, train_fold
+from experiments.ch5.house_prices import EPOCHS, MODEL, folds, k_fold, load_data, own_run, train_fold
 from experiments.harness import bands, references
 from experiments.harness import replay as draws
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import models
+from jaxdl.nn import Params
 from jaxdl.datasets import kaggle_house
 from jaxdl.datasets.kaggle_house import HouseData
 
@@ -63,16 +63,16 @@ def feature_summary(data: HouseData) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- training
 
 
-def ensemble_price(fold_params: list[models.Params], X: jax.Array) -> np.ndarray:
+def ensemble_price(fold_params: list[Params], X: jax.Array) -> np.ndarray:
     """d2l's submission: exp of each fold model's predicted log price, averaged over the folds."""
-    return np.asarray(jnp.exp(jnp.concatenate([models.dense_apply(p, X) for p in fold_params], axis=1)).mean(axis=1))
+    return np.asarray(jnp.exp(jnp.concatenate([MODEL(p, X) for p in fold_params], axis=1)).mean(axis=1))
 
 
 # ----------------------------------------------------------------------------- replay
 
 
 def replay_schedule(seed: int, data: HouseData,
-                    epochs: int = EPOCHS) -> tuple[list[tuple[models.Params, list[np.ndarray]]], dict[str, str]]:
+                    epochs: int = EPOCHS) -> tuple[list[tuple[Params, list[np.ndarray]]], dict[str, str]]:
     """Every fold's (initial parameters, epoch orders) drawn from np.random.default_rng(seed) in the generator's
     order, and SHA-256 checksums of both to confirm it."""
     rng = np.random.default_rng(seed)
@@ -95,7 +95,7 @@ def replay(stored: dict[str, Any], data: HouseData) -> dict[str, Any]:
     return {**run, **checksums, "submission": {"sum": price.astype(np.float64).sum(), "first": price[:8]}}
 
 
-def weight_summary(params: models.Params, first: int) -> dict[str, Any]:
+def weight_summary(params: Params, first: int) -> dict[str, Any]:
     """A fold model as the generator stores it: the first weights, the weights' norm and sum, the bias."""
     W = np.asarray(params["W"])
     return {"weight_first": W[0, :first], "weight_norm": np.linalg.norm(W.astype(np.float64)),
@@ -211,7 +211,7 @@ def run(result: Result, fast: bool) -> None:
         "text as `str`, so jaxdl (and the generator) ask `select_dtypes(include='number')`, the same 36 columns.\n\n"
         "Replay: every fold's initial parameters and epoch orders drawn from "
         f"`np.random.default_rng({stored['seed']})`, fed to `nn.LazyLinear(1)` + `torch.optim.SGD` and to "
-        "`models.dense_apply` + `optax.sgd` (5 folds, 10 epochs, 19 minibatches of 64 per epoch):\n\n"
+        "`models.linear_regression(sigma=None)` + `optax.sgd` (5 folds, 10 epochs, 19 minibatches of 64 per epoch):\n\n"
         "| fold | jaxdl val log MSE | PyTorch | jaxdl val log-RMSE | PyTorch |\n|---|---|---|---|---|\n"
         + "\n".join(rows)
     )
@@ -240,7 +240,7 @@ def run(result: Result, fast: bool) -> None:
         + f". Band: the seeds' range widened by {TOLERANCES['band_sds'].value} standard deviations.\n\n"
         "d2l's model is 3.5's `LinearRegression`: `nn.LazyLinear(1)` followed by `normal_(0, 0.01)` and "
         "`fill_(0)`, which change nothing on a lazy layer, so every fold starts from nn.Linear's default "
-        "U(-1/sqrt(330), 1/sqrt(330)) for weight and bias; jaxdl uses `models.dense_init(sigma=None)`. The "
+        "U(-1/sqrt(330), 1/sqrt(330)) for weight and bias; jaxdl uses `models.init(models.linear_regression(sigma=None), key, (1, 330))`. The "
         "loss trained and reported is `nn.MSELoss` of log prices (no 1/2); d2l's validation number is the "
         "mean of its 5 validation minibatches' means (`d2l_val_loss`). The competition's log-RMSE "
         "(`kaggle_house.log_rmse`, predictions clamped to 1 before the log) is the root of the all-example "

@@ -10,16 +10,16 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.ch5.house_prices import BATCH_SIZE, EPOCHS, K, LR, load_data, own_run
+from experiments.ch5.house_prices import BATCH_SIZE, EPOCHS, K, LR, MODEL, load_data, own_run
 from experiments.harness.result import Margin, Result, Tolerance, Tolerances, cli
-from jaxdl import models, optimizers, training
+from jaxdl import optimizers, training
 from jaxdl.losses import mse
 from jaxdl.datasets import kaggle_house
 from experiments.harness import bands, references
 from experiments.harness import replay as draws
 from jaxdl.data import batch_plan
 from jaxdl.datasets.kaggle_house import HouseData
-from jaxdl.training import TrainingDiverged
+from jaxdl.divergence import TrainingDiverged
 
 SECTION = "5.7"
 TITLE = "Predicting house prices on Kaggle: exercises"
@@ -104,11 +104,11 @@ def unstandardized(result: Result, data: HouseData, raw: HouseData, ref: dict[st
     result.compare("raw features: fold 1's init drawn by NumPy (SHA-256)", init_sha, ref["init_sha256"])
     result.compare("raw features: fold 1's orders drawn by NumPy (SHA-256)", orders_sha, ref["orders_sha256"])
     X, y = jnp.asarray(raw.X_train[train_rows]), jnp.asarray(raw.y_train[train_rows])
-    step = training.make_train_step(models.dense_apply, mse, optimizers.optax_sgd(LR))
+    step = jax.jit(training.make_train_step(MODEL, mse, optimizers.optax_sgd(LR)))
     losses, opt_state = [], optimizers.optax_sgd(LR).init(params)
     plan = [batch for order in orders for batch in zip(*batch_plan(order, BATCH_SIZE))]
     for rows, mask in plan[: len(stored)]:  # the first steps, into the second epoch
-        params, opt_state, value = step(params, opt_state, X, y, rows, mask)
+        params, _, opt_state, value = step(params, None, opt_state, X, y, rows, mask)
         losses.append(float(value))
     losses, stored = np.float32(losses), np.float32(stored)
     finite = np.isfinite(stored)

@@ -14,10 +14,14 @@ from jaxdl.data import Dataset
 from jaxdl.datasets import kaggle_house
 from jaxdl.datasets.kaggle_house import HouseData
 from jaxdl.losses import mse
+from jaxdl.nn import Params
 from jaxdl.training import History
 
 # d2l 1.0.3: KaggleHouse(batch_size=64), d2l.Trainer(max_epochs=10), k_fold(trainer, data, k=5, lr=0.01).
 BATCH_SIZE, LR, EPOCHS, K = 64, 0.01, 10, 5
+
+# d2l.LinearRegression: one nn.LazyLinear(1) with PyTorch's default init; params {"W": (1, inputs), "b": (1,)}.
+MODEL = models.linear_regression(sigma=None)
 
 
 def load_data(root: Any = None, standardize: bool = True) -> HouseData:
@@ -34,29 +38,30 @@ def folds(data: HouseData, k: int = K) -> list[tuple[Dataset, np.ndarray]]:
     return out
 
 
-def d2l_val_loss(params: models.Params, X: jax.Array, y: jax.Array, batch_size: int = BATCH_SIZE) -> float:
+def d2l_val_loss(params: Params, X: jax.Array, y: jax.Array, batch_size: int = BATCH_SIZE) -> float:
     """The validation loss d2l's board shows: the mean of the minibatch mean losses over its validation loader
     (batches of 64 in order, the last one smaller), not the mean over all examples."""
-    per_example = np.asarray(mse(models.dense_apply(params, X), y))
+    per_example = np.asarray(mse(MODEL(params, X), y))
     batches = np.split(per_example, np.arange(batch_size, len(per_example), batch_size))
     return float(np.mean([b.mean() for b in batches]))
 
 
-def train_fold(params: models.Params, dataset: Dataset, lr: float = LR,
-               **schedule: Any) -> tuple[models.Params, History]:
+def train_fold(params: Params, dataset: Dataset, lr: float = LR,
+               **schedule: Any) -> tuple[Params, History]:
     """d2l.Trainer.fit of d2l.LinearRegression on one fold: MSE of log prices, optax.sgd, batches of 64;
     schedule is key= and epochs= (own shuffles) or orders= (replay)."""
-    return training.fit(models.dense_apply, mse, params, dataset, optimizers.optax_sgd(lr), batch_size=BATCH_SIZE,
-                        metric=None, progress=False, **schedule)
+    params, _, history = training.fit(MODEL, mse, params, dataset, optimizers.optax_sgd(lr), batch_size=BATCH_SIZE,
+                                      metric=None, callbacks=(), **schedule)
+    return params, history
 
 
-def k_fold(data: HouseData, train: Callable[[int, Dataset], tuple[models.Params, History]],
+def k_fold(data: HouseData, train: Callable[[int, Dataset], tuple[Params, History]],
            k: int = K) -> dict[str, Any]:
     """d2l's k_fold: trains one model per fold and measures it; train(fold, dataset) -> (params, history)."""
     runs = []
     for j, (dataset, val_rows) in enumerate(folds(data, k)):
         params, history = train(j, dataset)
-        log_price = models.dense_apply(params, dataset.X_val)
+        log_price = MODEL(params, dataset.X_val)
         runs.append({
             "params": params,
             "history": history,
@@ -71,9 +76,9 @@ def own_run(key: jax.Array, data: HouseData, lr: float = LR, epochs: int = EPOCH
     fold's key and the epochs' shuffles from the other."""
     keys = jax.random.split(key, K)
 
-    def train(j: int, dataset: Dataset) -> tuple[models.Params, History]:
+    def train(j: int, dataset: Dataset) -> tuple[Params, History]:
         key_init, key_fit = jax.random.split(keys[j])
-        params = models.dense_init(key_init, dataset.X_train.shape[1], 1, sigma=None)
+        params = models.init(MODEL, key_init, (1, dataset.X_train.shape[1]))
         return train_fold(params, dataset, lr, key=key_fit, epochs=epochs)
 
     return k_fold(data, train)
