@@ -36,7 +36,7 @@ TOLERANCES: Tolerances = {
     "steps vs 1 device": Tolerance(
         rtol=1e-5,
         why="the same minibatches and initial parameters; only the order of the gradient sums differs (per "
-            "device, then the all-reduce), a float32 rounding effect; the issue's bound",
+            "device, then the all-reduce), a float32 rounding effect, bounded well above it",
     ),
     "final parameters vs 1 device": Tolerance(
         rtol=1e-5, atol=1e-6,

@@ -15,14 +15,14 @@ from experiments.harness.torch_d2l import one_thread, SGD
 from jaxdl.datasets import fashion_mnist
 
 
-# Replay (issue 3, kind 1): a fixed subset of the real data, everything random drawn by NumPy.
+# Replay (kind 1): a fixed subset of the real data, everything random drawn by NumPy.
 REPLAY_TRAIN, REPLAY_VAL = 5000, 1000
 
 REPLAY_EPOCHS = 10
 
 REPLAY_SEEDS = {"scratch": 0, "concise": 1}
 
-# Book (issue 3, kind 2): d2l's own training on the full data, several torch seeds.
+# Book (kind 2): d2l's own training on the full data, several torch seeds.
 BATCH_SIZE, LR, EPOCHS, NUM_HIDDENS = 256, 0.1, 10, 256
 
 BOOK_SEEDS = (0, 1, 2, 3)

@@ -103,7 +103,8 @@ def run(result: Result, fast: bool) -> None:
         result.save_figure(plot_band({f"jaxdl key {seed}": h for seed, h in enumerate(runs)}, book,
                                      f"dropout {rates}: val acc"), f"band_{name}.png")
     result.text(
-        f"Exercises 1 and 2: the 5.6 MLP (concise, `dropout.dropout`, optax.sgd lr {LR}) with other rates, "
+        f"Exercises 1 and 2: the 5.6 MLP (concise: PyTorch's nn.Dropout beside jaxdl's masks drawn as d2l's "
+        f"dropout_layer draws them, uniform > p; optax.sgd lr {LR}) with other rates, "
         f"{epochs} epoch(s), beside {len(ref['book'][names[0]]['seeds'])} PyTorch seeds each:\n\n"
         + HISTORY_HEADER + "\n" + "\n".join(rows) + "\n\n"
         + gap_sentence(histories, ref["book"])
