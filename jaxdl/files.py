@@ -15,10 +15,30 @@ class OutputError(ValueError):
     """An output path cannot be written (a missing permission, a file where a directory should be)."""
 
 
+def cache_home() -> Path:
+    """$XDG_CACHE_HOME, or ~/.cache where it is unset or empty (the XDG rule: an empty value is unset)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+
+
+def _file_in_the_way(directory: Path) -> Path | None:
+    """The directory itself or the nearest of its parents that exists, where that is not a directory."""
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
 def check_writable_dir(directory: str | Path) -> Path:
     """Creates the directory if needed and proves a file can be written in it; raises OutputError naming
-    the path and what to do otherwise. Returns the (~-expanded) directory."""
+    the path and what to do otherwise (a file where the directory or one of its parents should be, too).
+    Returns the (~-expanded) directory."""
     directory = Path(directory).expanduser()
+    blocker = _file_in_the_way(directory)
+    if blocker is not None:
+        raise OutputError(
+            f"{blocker} is a file, not a directory; name a directory (or a path that does not exist yet)"
+            + (f" for {directory}" if blocker != directory else "")
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory, prefix=".jaxdl-write-check-"):
