@@ -12,8 +12,9 @@ OPT_OUT = "JAXDL_NO_COMPILATION_CACHE"
 
 
 def cache_path() -> Path:
-    """$XDG_CACHE_HOME/jaxdl/jax-cache (~/.cache by default), beside the Fashion-MNIST download cache."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxdl" / "jax-cache"
+    """$XDG_CACHE_HOME/jaxdl/jax-cache (~/.cache where it is unset or empty), beside the Fashion-MNIST download
+    cache. (jaxdl.files.cache_home's rule, restated: the two modules of the ground layer import neither other.)"""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "jaxdl" / "jax-cache"
 
 
 def enable_compilation_cache() -> Path | None:

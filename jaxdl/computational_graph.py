@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import graphviz
 import numpy as np
 
-from jaxdl.files import atomic_file
+from jaxdl.files import atomic_file, check_writable_file
 
 #: A node is (kind, label); an edge is (source, target) or (source, target, label), by node index.
 Node = tuple[str, str]
@@ -108,7 +108,7 @@ def draw(nodes: Sequence[Node], edges: Sequence[Edge]) -> Any:
 def save_png(nodes: Sequence[Node], edges: Sequence[Edge], path: str | Path) -> Path:
     """Writes the drawing as PNG (by Graphviz, or matplotlib without it), under a temporary name until complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable_file(path)  # an OutputError saying what is wrong, before writing
     with atomic_file(path, "wb") as out:
         if have_dot():
             out.write(digraph(nodes, edges).pipe(format="png"))

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jaxdl.files import atomic_file
+from jaxdl.files import atomic_file, check_writable_file
 
 
 def _pyplot():
@@ -94,7 +94,7 @@ def plot_history(history: Any, axes: Any = None, points_per_epoch: int = 2):
 def save_figure(fig: Any, path: str | Path) -> Path:
     """Saves a figure as PNG through a temporary file, so a failed save leaves no half-written image."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable_file(path)  # an OutputError saying what is wrong, before writing
     with atomic_file(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     return path

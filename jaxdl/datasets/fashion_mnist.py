@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxdl.data import Dataset, scale_images
 from jaxdl.datasets import DataError
-from jaxdl.files import download_atomic
+from jaxdl.files import cache_home, download_atomic
 
 #: The official download location (the Fashion-MNIST project's own mirror).
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -42,13 +42,19 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def text_labels(labels: Sequence[int] | jax.Array) -> list[str]:
-    """Class names of Fashion-MNIST labels."""
-    return [TEXT_LABELS[int(i)] for i in np.asarray(labels).ravel()]
+    """Class names of Fashion-MNIST labels, integers in 0..9 (a negative index is refused, not counted from the end)."""
+    labels = np.asarray(labels).ravel()
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers in 0..{len(TEXT_LABELS) - 1}, got {labels.dtype} values")
+    bad = labels[(labels < 0) | (labels >= len(TEXT_LABELS))]
+    if bad.size:
+        raise ValueError(f"labels must lie in 0..{len(TEXT_LABELS) - 1}, got {int(bad[0])}")
+    return [TEXT_LABELS[int(i)] for i in labels]
 
 
 def cache_dir() -> Path:
-    """The per-user download directory: $XDG_CACHE_HOME/jaxdl/fashion-mnist (~/.cache by default)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "jaxdl" / "fashion-mnist"
+    """The per-user download directory: $XDG_CACHE_HOME/jaxdl/fashion-mnist (~/.cache where unset or empty)."""
+    return cache_home() / "jaxdl" / "fashion-mnist"
 
 
 def explicit_dir(root: str | Path | None = None) -> tuple[Path, str] | None:
@@ -223,17 +229,37 @@ def resize_images(images: jax.Array, size: tuple[int, int]) -> jax.Array:
     return jnp.round(jax.image.resize(images, (images.shape[0], *size), method="linear")).astype(jnp.uint8)
 
 
+def check_resize(resize: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """resize= as (height, width): an int n is the square (n, n), what torchvision's Resize(n) gives a square
+    image; anything but None, a positive int or a pair of positive ints is a ValueError."""
+    def positive_int(x: object) -> bool:
+        return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) and x > 0
+
+    if resize is None:
+        return None
+    if positive_int(resize):
+        return int(resize), int(resize)
+    if isinstance(resize, (tuple, list)) and len(resize) == 2 and all(positive_int(n) for n in resize):
+        return int(resize[0]), int(resize[1])
+    raise ValueError(
+        f"resize must be a positive int (a square) or a pair (height, width) of positive ints, got {resize!r}"
+    )
+
+
 def load(
     root: str | Path | None = None,
-    resize: tuple[int, int] | None = None,
+    resize: int | tuple[int, int] | None = None,
     download_if_missing: bool = True,
     verify: bool = True,
 ) -> Dataset:
-    """Fashion-MNIST on device: uint8 images (N, H, W) and int32 labels; the test set is the validation set."""
+    """Fashion-MNIST on device: uint8 images (N, H, W) and int32 labels; the test set is the validation set.
+
+    resize is (height, width), or an int n for (n, n) as torchvision's Resize(n) gives 28 x 28 images."""
+    size = check_resize(resize)  # before anything is read or downloaded
     a = load_arrays(root, download_if_missing, verify)
     X_train, X_val = jnp.asarray(a["train_images"]), jnp.asarray(a["val_images"])
-    if resize is not None:
-        X_train, X_val = resize_images(X_train, tuple(resize)), resize_images(X_val, tuple(resize))
+    if size is not None:
+        X_train, X_val = resize_images(X_train, size), resize_images(X_val, size)
     return Dataset(X_train, jnp.asarray(a["train_labels"], jnp.int32), X_val, jnp.asarray(a["val_labels"], jnp.int32))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from jaxdl.datasets import DataError
-from jaxdl.files import download_atomic, write_text_atomic
+from jaxdl.files import cache_home, check_writable_file, download_atomic, write_text_atomic
 
 #: d2l's data hub (d2l 1.0.3's DATA_URL); d2l downloads DATA_URL + file name.
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
@@ -28,25 +28,54 @@ FILES = {
 
 
 def cache_dir() -> Path:
-    """The per-user download directory: $XDG_CACHE_HOME/jaxdl/kaggle-house (~/.cache by default)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxdl" / "kaggle-house"
+    """The per-user download directory: $XDG_CACHE_HOME/jaxdl/kaggle-house (~/.cache where unset or empty)."""
+    return cache_home() / "jaxdl" / "kaggle-house"
+
+
+def explicit_dir(root: str | Path | None = None) -> tuple[Path, str] | None:
+    """The directory the user named, root= or else $JAXDL_KAGGLE_HOUSE or else $JAXDL_DATA (~ expanded), and
+    which it was: fashion_mnist.explicit_dir's rule."""
+    if root is not None:
+        return Path(root).expanduser(), "root="
+    for var in (ENV_VAR, "JAXDL_DATA"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser(), f"${var}"
+    return None
 
 
 def search_dirs(root: str | Path | None = None) -> list[Path]:
-    """Where the files are looked for, in order: root, $JAXDL_KAGGLE_HOUSE, $JAXDL_DATA, the user cache."""
-    dirs = [Path(root)] if root is not None else []
-    for var in (ENV_VAR, "JAXDL_DATA"):
-        if os.environ.get(var):
-            dirs.append(Path(os.environ[var]))
-    return dirs + [cache_dir()]
+    """Where the files are looked for: the directory the user named (root=, else $JAXDL_KAGGLE_HOUSE, else
+    $JAXDL_DATA) alone, or else the user cache. locate() refuses a named directory that lacks a file rather
+    than falling back to another copy."""
+    named = explicit_dir(root)
+    return [named[0]] if named is not None else [cache_dir()]
+
+
+def missing_files(directory: Path) -> list[str]:
+    """The CSV names not in directory; a DataError if the directory cannot be looked inside."""
+    try:
+        return [name for name, _, _ in FILES.values() if not (directory / name).is_file()]
+    except PermissionError:
+        raise DataError(f"cannot look inside {directory} (permission denied); make it readable (chmod a+rx)") from None
 
 
 def locate(root: str | Path | None = None) -> Path | None:
-    """The first search directory that holds both files, or None."""
-    for d in search_dirs(root):
-        if all((d / name).is_file() for name, _, _ in FILES.values()):
-            return d
-    return None
+    """The directory to read the two files from, or None when the user cache lacks them.
+
+    A directory the user named (root=, else $JAXDL_KAGGLE_HOUSE, else $JAXDL_DATA) must hold both files: a
+    DataError names it and the missing ones, and no other copy is read.
+    """
+    named = explicit_dir(root)
+    if named is not None:
+        directory, source = named
+        missing = missing_files(directory)
+        if missing:
+            raise DataError(
+                f"{directory} (from {source}) lacks {', '.join(missing)}; put d2l's two Kaggle house CSVs there, "
+                f"or name another directory (no other copy is used when {source} is given)"
+            )
+        return directory
+    return cache_dir() if not missing_files(cache_dir()) else None
 
 
 def problem(content: bytes, sha1: str, size: int | None = None) -> str | None:
@@ -77,9 +106,15 @@ def download(dest: str | Path | None = None, base_url: str | None = None) -> Pat
     Each file goes to a temporary name and is renamed only once its SHA-1 matches, so an interrupted or
     corrupted download never looks like a valid file.
     """
-    dest = Path(dest) if dest is not None else cache_dir()
+    dest = Path(dest).expanduser() if dest is not None else cache_dir()
     base_url = DATA_URL if base_url is None else base_url
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"cannot create the download directory {dest} ({err.strerror or err}); set $XDG_CACHE_HOME to a "
+            f"writable directory, or put the two CSVs somewhere and pass root= or set ${ENV_VAR}"
+        ) from None
     for name, sha1, size in FILES.values():
         if (dest / name).is_file():
             continue
@@ -193,13 +228,13 @@ def log_rmse(price_hat: np.ndarray, price: np.ndarray) -> float:
 
 def write_submission(path: str | Path, ids: np.ndarray, price: np.ndarray) -> Path:
     """Writes Kaggle's submission.csv (Id, SalePrice) atomically: a temporary name in the same directory,
-    then a rename, so an interrupted run never leaves half a file."""
-    path = Path(path)
+    then a rename, so an interrupted run never leaves half a file. A path that cannot be written (a directory,
+    a file where a directory should be, a missing permission) is a jaxdl.files.OutputError before any work."""
+    path = check_writable_file(path)  # creates the parent directories
     ids, price = np.asarray(ids).ravel(), np.asarray(price).ravel()
     if ids.shape != price.shape:
         raise ValueError(f"{ids.shape[0]} ids for {price.shape[0]} prices; they must pair up")
     if not np.all(np.isfinite(price)):
         raise ValueError("some predicted prices are NaN or infinite; the model diverged, so nothing was written")
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, pd.DataFrame({"Id": ids, LABEL: price}).to_csv(index=False))
     return path
