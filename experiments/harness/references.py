@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Mapping
 import jax
 import numpy as np
 
-from jaxdl.files import write_text_atomic
+from jaxdl.files import check_writable_file, write_text_atomic
 
 #: The folder of the chapter packages: each reference file lies beside the experiment module it serves,
 #: ``experiments/ch4/ch4_4_softmax_regression_scratch.json`` beside ``ch4_4_softmax_regression_scratch.py``.
@@ -91,13 +91,12 @@ def to_jsonable(obj: Any) -> Any:
 def save(path: Path | str, data: dict[str, Any], meta: dict[str, Any]) -> bool:
     """Writes a reference file atomically; returns False (and leaves the file alone) if nothing but
     volatile fields (date, timing) would change, so regenerating on the same machine is a no-op."""
-    path = Path(path)
+    path = check_writable_file(path)  # an OutputError saying what is wrong (a directory, no permission), before writing
     meta = {"date": _dt.date.today().isoformat(), **meta}
     # json writes NaN and Infinity by default (as d2l's diverged runs need), which json.loads reads back
     text = json.dumps({"meta": to_jsonable(meta), "data": to_jsonable(data)}, indent=1, sort_keys=True) + "\n"
     if path.exists() and _strip_volatile(_read_json(path)) == _strip_volatile(json.loads(text)):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, text)
     return True
 
@@ -145,7 +144,8 @@ def compare(
 
     Shapes must be equal, not broadcastable: (n, 1) against (n,) fails, and so does (2, 3) against (3, 2).
     rtol is relative to the reference's own magnitude, atol absolute. NaN matches only NaN at the same
-    position, and an infinity only the same infinity. dtypes: numbers of any dtype are compared by value in
+    position, and an infinity only the same infinity. Complex numbers compare their real and imaginary parts
+    separately, each as above (a real number has imaginary part 0). dtypes: numbers of any dtype are compared by value in
     float64 (int 2 equals float32 2.0, but float32(0.1) is not 0.1); a dtype is checked by a separate row
     (compare_tree adds one per stored tensor). Strings and other objects compare exactly with ==.
     """
@@ -159,6 +159,8 @@ def compare(
         return Comparison(
             quantity, f"shape {list(a.shape)}", f"shape {list(b.shape)}", float("nan"), "same shape", False
         )
+    if a.dtype.kind == "c" or b.dtype.kind == "c":  # both parts compared, each as a real number
+        a, b = (np.stack([x.real, np.imag(x)], axis=-1) for x in (a, b))
     a64 = a.astype(np.float64)
     b64 = b.astype(np.float64)
     matched = (np.isnan(a64) & np.isnan(b64)) | (np.isinf(a64) & (a64 == b64))
@@ -171,7 +173,7 @@ def compare(
         s for s in (f"rtol={rtol:g}" if rtol else "", f"atol={atol:g}" if atol else "") if s
     )
     return Comparison(
-        quantity, _show(a), _show(b), float(diff.max()) if diff.size else 0.0, tol, ok
+        quantity, _show(ours), _show(reference), float(diff.max()) if diff.size else 0.0, tol, ok
     )
 
 
@@ -187,14 +189,23 @@ def _is_stored_tensor(entry: Any) -> bool:
 def compare_tree(
     compare: Callable[..., Comparison], ours: Mapping[str, Any], ref: Mapping[str, Any], prefix: str = ""
 ) -> list[Comparison]:
-    """Compares each leaf of the nested dict `ours` with the same key of `ref` via `compare`, one row per leaf."""
+    """Compares each leaf of the nested dict `ours` with the same key of `ref` via `compare`, one row per leaf;
+    a quantity the reference lacks (or holds as a number where ours is a group) is a failing row saying so."""
     # `compare` is `references.compare` (tests) or `Result.compare` (experiments); it matches NaN and inf.
     # A stored tensor is checked on its values (rtol by dtype) and on its dtype as JAX canonicalises it:
     # torch's int64 is JAX's int32 unless 64-bit mode is on. Other leaves compare exactly.
     rows = []
     for key, value in ours.items():
         name = f"{prefix}{key}"
+        if key not in ref:
+            rows.append(Comparison(name, _show_leaf(value), "not in the reference; regenerate it with "
+                                   + REGENERATE, float("nan"), "present", False))
+            continue
         expected = ref[key]
+        if isinstance(value, Mapping) and not isinstance(expected, Mapping):
+            rows.append(Comparison(name, "a group of quantities", "not a group in the reference", float("nan"),
+                                   "same structure", False))
+            continue
         if _is_stored_tensor(expected):
             torch_dtype = expected["dtype"]
             rows.append(compare(name, value, expected["values"], rtol=TREE_RTOL.get(torch_dtype, 0.0)))
@@ -208,6 +219,10 @@ def compare_tree(
         else:
             rows.append(compare(name, value, expected))
     return rows
+
+
+def _show_leaf(value: Any) -> str:
+    return "a group of quantities" if isinstance(value, Mapping) else _show(value)
 
 
 def within(quantity: str, value: float, low: float, high: float, reference: str | None = None) -> Comparison:
