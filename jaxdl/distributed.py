@@ -7,7 +7,9 @@ Training across them is `fit(..., mesh=jax.device_count())`, whose placement is 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +23,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxdl.files import atomic_file
+from jaxdl.files import atomic_file, check_writable_file
 
 # What the launcher tells each process (read by `initialize`).
 ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = "JAXDL_COORDINATOR", "JAXDL_NUM_PROCESSES", "JAXDL_PROCESS_ID"
@@ -60,20 +62,41 @@ def wait_for_coordinator(address: str, timeout: float) -> None:
             time.sleep(0.2)
 
 
+def _env_int(name: str) -> int | None:
+    """The integer in environment variable `name` (None when unset); a ValueError naming the variable otherwise."""
+    if name not in os.environ:
+        return None
+    text = os.environ[name]
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"${name} must be an integer, got {text!r}; `python -m jaxdl.distributed` sets it, or set it yourself"
+        ) from None
+
+
+def check_timeout(timeout: Any) -> int:
+    """A positive, finite number of seconds as the whole seconds jax takes (a fraction rounded up)."""
+    number = isinstance(timeout, (int, float, np.integer, np.floating)) and not isinstance(timeout, (bool, np.bool_))
+    if not number or not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout!r}")
+    return math.ceil(timeout)
+
+
 def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-               timeout: int = 60) -> None:
-    """Starts JAX's distributed runtime with CPU collectives (gloo), bounded by `timeout` seconds.
+               timeout: float = 60) -> None:
+    """Starts JAX's distributed runtime with CPU collectives (gloo), bounded by `timeout` seconds (jax waits
+    whole seconds: a fraction is rounded up).
 
     Without arguments it reads what `python -m jaxdl.distributed` set (JAXDL_COORDINATOR, ...); failing
     that, JAX detects the cluster itself (SLURM, Open MPI, Kubernetes, ...).
     """
     coordinator = coordinator or os.environ.get(ENV_COORDINATOR)
-    if num_processes is None and ENV_NUM_PROCESSES in os.environ:
-        num_processes = int(os.environ[ENV_NUM_PROCESSES])
-    if process_id is None and ENV_PROCESS_ID in os.environ:
-        process_id = int(os.environ[ENV_PROCESS_ID])
-    if not isinstance(timeout, (int, np.integer)) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if num_processes is None:
+        num_processes = _env_int(ENV_NUM_PROCESSES)
+    if process_id is None:
+        process_id = _env_int(ENV_PROCESS_ID)
+    timeout = check_timeout(timeout)
     if coordinator is not None:
         parse_address(coordinator)
         if not isinstance(num_processes, (int, np.integer)) or num_processes < 1:
@@ -84,7 +107,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
             wait_for_coordinator(coordinator, timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
-        jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=int(timeout))
+        jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=timeout)
     except Exception as err:  # jax raises XlaRuntimeError/RuntimeError/ValueError with long C++ messages
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DistributedError(
@@ -148,6 +171,9 @@ def launch(command: Sequence[str], processes: int, *, devices_per_process: int =
     outlives this call. Raises DistributedError saying which process failed or that time ran out.
     """
     check_launch(command, processes, devices_per_process, timeout)
+    if shutil.which(command[0]) is None:
+        raise ValueError(f"no such command: {command[0]!r} (not found on PATH nor an executable file); "
+                         "check its spelling, or give its full path")
     out = out or sys.stdout
     address = f"127.0.0.1:{port or free_port()}"
     procs: list[subprocess.Popen] = []
@@ -232,14 +258,14 @@ def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
 
 def save_params(params: Any, path: Path) -> None:
     """Saves a parameter pytree's leaves as leaf_0, leaf_1, ... (through files.atomic_file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable_file(path)  # an OutputError saying what is wrong, before writing
     with atomic_file(path, "wb") as f:
         np.savez(f, **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(params))})
 
 
 def save_array(array: Any, path: Path) -> None:
     """np.save through files.atomic_file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable_file(path)  # an OutputError saying what is wrong, before writing
     with atomic_file(path, "wb") as f:
         np.save(f, np.asarray(array))
 
@@ -270,6 +296,16 @@ def argument_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """`python -m jaxdl.distributed`: one demo process with --demo, else the launcher; 1 on a failed launch."""
     args = argument_parser().parse_args(argv)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # the start-up is over (see jaxdl/__init__.py)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:  # the launched processes are stopped by launch's finally
+        print("interrupted; every launched process was stopped", file=sys.stderr, flush=True)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.demo:
         demo(args)
         return 0

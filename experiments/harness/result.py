@@ -27,6 +27,8 @@ from typing import Any, Callable
 import matplotlib
 import numpy as np
 
+import experiments
+
 matplotlib.use("Agg")  # experiments save figures to files; never open windows
 
 from experiments.harness import references  # noqa: E402
@@ -184,6 +186,7 @@ def cli(section: str, title: str, run: RunFn, argv: list[str] | None = None) -> 
         out = check_writable_dir(args.out or Path("runs") / module.split(".")[-1])
     except OutputError as err:
         parser.error(str(err))  # exits with status 2 before the experiment runs
+    experiments.start_work()  # until here a Ctrl-C ends the process at once (experiments/__init__.py)
     try:
         result = execute(section, title, run, out, fast=args.fast)
     except KeyboardInterrupt:

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))  # exits with status 2 before any experiment runs
     start = time.perf_counter()
     runs = []
+    experiments.start_work()  # until here a Ctrl-C ends the process at once (experiments/__init__.py)
     try:
         for experiment in chosen:
             result, error = _run_safely(experiment, out_dir / experiment.id, args.fast)

@@ -1,0 +1,49 @@
+"""Ctrl-C at any moment, start-up included, ends a command line with status 130 and one line on stderr."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Moments after the start: inside the imports of numpy, jax and jaxlib, and later (discovering the experiments,
+# the launcher running its process). A Ctrl-C during the interpreter's own exit, after the work, is death by SIGINT.
+MOMENTS = (0.25, 0.5, 0.8, 1.2)
+COMMANDS = {
+    "runner": [sys.executable, "-m", "experiments", "list"],
+    "module": [sys.executable, "-m", "experiments.ch2.ch2_1_ndarray", "--fast", "--out", "{tmp}"],
+    "launcher": [sys.executable, "-m", "jaxdl.distributed", "--processes", "1", "--data", "synthetic"],
+}
+
+
+def _interrupt_after(command: list[str], seconds: float, tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    command = [arg.replace("{tmp}", str(tmp_path)) for arg in command]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{command} still running 60 s after Ctrl-C")
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("seconds", MOMENTS)
+@pytest.mark.parametrize("which", sorted(COMMANDS))
+def test_ctrl_c_at_any_moment_exits_130_with_one_line(which, seconds, tmp_path):
+    proc = _interrupt_after(COMMANDS[which], seconds, tmp_path)
+    if proc.returncode in (0, 1) and "interrupt" not in proc.stderr.lower():
+        pytest.skip(f"finished within {seconds} s, before the interrupt")  # pragma: no cover
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 130, proc.stderr
+    assert len(lines) == 1 and "interrupted" in lines[0], proc.stderr
