@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import pandas as pd
 
 from experiments.harness.result import Result, Tolerances, cli
+from experiments.ch2.house_tiny import HOUSE_TINY_CSV, pandas_steps
 from experiments.harness import references
 
 SECTION = "2.2"
@@ -19,12 +20,6 @@ REFERENCE = "ch2_2_preprocessing"
 # No tolerance of its own: scalars compare exactly, stored tensors at compare_tree's rtol per dtype
 # (experiments.harness.references.TREE_RTOL, pinned with the tables).
 TOLERANCES: Tolerances = {}
-
-HOUSE_TINY_CSV = """NumRooms,RoofType,Price
-NA,NA,127500
-2,NA,106000
-4,Slate,178100
-NA,NA,140000"""
 
 
 def write_house_tiny(directory: Path) -> Path:
@@ -36,30 +31,9 @@ def write_house_tiny(directory: Path) -> Path:
 
 
 def preprocess(path: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.Series]:
-    """Reads the CSV, one-hot encodes RoofType (NaN as its own category) and fills NumRooms with its mean.
-
-    Returns what d2l prints at each step, plus the final inputs frame and the targets.
-    """
-    data = pd.read_csv(path)
-    inputs, targets = data.iloc[:, 0:2], data.iloc[:, 2]
-    dummies = pd.get_dummies(inputs, dummy_na=True)
-    imputed = dummies.fillna(dummies.mean())
-    steps = {
-        "data": {
-            "columns": list(data.columns),
-            "NumRooms": data["NumRooms"].to_numpy(),
-            "RoofType_isna": data["RoofType"].isna().to_numpy(),
-            "Price": data["Price"].to_numpy(),
-        },
-        "dummies": {
-            "columns": list(dummies.columns),
-            "dtypes": [str(t) for t in dummies.dtypes],
-            "values": dummies.to_numpy(dtype=float),
-        },
-        "column_means": dummies.mean().to_numpy(dtype=float),
-        "imputed": {"columns": list(imputed.columns), "values": imputed.to_numpy(dtype=float)},
-    }
-    return steps, imputed, targets
+    """Reads the CSV and runs d2l's pandas steps (house_tiny.pandas_steps): what d2l prints at each step, plus
+    the final inputs frame and the targets."""
+    return pandas_steps(pd.read_csv(path))
 
 
 def to_arrays(inputs: pd.DataFrame, targets: pd.Series) -> tuple[jax.Array, jax.Array]:
