@@ -373,7 +373,7 @@ class _Run:
     num_batches: int
     plan: Callable[[int], tuple[Any, Any]]  # epoch -> (idx, mask), placed
     rngs: Callable[[int], Any]  # epoch -> the steps' rngs (None without step_rng), placed
-    run_epoch: Callable  # (params, state, opt_state, X, y, idx, mask, hyperparams, rngs) -> ... losses
+    run_epoch: Callable | None  # (params, state, opt_state, X, y, idx, mask, hyperparams, rngs) -> ... losses
     evaluate: Callable  # (params, state, X, y) -> (loss, metric), per model when many
     has_metric: bool
     compile_seconds: float
@@ -595,8 +595,8 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
     if n_models is not None:
         evaluate = jax.vmap(evaluate, in_axes=(0, 0, data_axis, data_axis))
     evaluate = jax.jit(evaluate)
-    run_epoch = evaluate  # replaced below; kept callable when there are no epochs
-    if epochs or n_models is None:
+    run_epoch = None  # nothing is compiled for a run of no epochs
+    if epochs:
         idx, mask = plan(0)
         run_epoch = _compile(step_fn, loop, n_models, in_axes,
                              (params, state, opt_state, data.X_train, data.y_train, idx, mask, hyperparams, rngs(0)),
