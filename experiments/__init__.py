@@ -10,11 +10,25 @@ def _interrupted_while_starting(signum, frame):  # pragma: no cover - runs in a 
     _os._exit(130)
 
 
+_interrupts = []
+
+
+def _interrupted_while_working(signum, frame):
+    _interrupts.append(signum)
+    raise KeyboardInterrupt
+
+
 def start_work() -> None:
     """Called by a command line when its work begins: Ctrl-C raises KeyboardInterrupt again, for the command to
-    end the run it interrupted (status 130, one line)."""
-    if _signal.getsignal(_signal.SIGINT) is _interrupted_while_starting:
-        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    end the run it interrupted (status 130, one line), and is remembered (see interrupted) in case some code
+    swallows the KeyboardInterrupt."""
+    if _signal.getsignal(_signal.SIGINT) in (_interrupted_while_starting, _signal.default_int_handler):
+        _signal.signal(_signal.SIGINT, _interrupted_while_working)
+
+
+def interrupted() -> bool:
+    """Whether a Ctrl-C came since start_work(), even one some code caught and went on from."""
+    return bool(_interrupts)
 
 
 # `python -m experiments...`: a Ctrl-C during the imports (jax and jaxlib turn it into an ImportError, or print it

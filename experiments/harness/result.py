@@ -192,4 +192,7 @@ def cli(section: str, title: str, run: RunFn, argv: list[str] | None = None) -> 
     except KeyboardInterrupt:
         print(f"interrupted; {section} did not finish (figures so far are in {out})", file=sys.stderr, flush=True)
         sys.exit(130)
+    if experiments.interrupted():  # a Ctrl-C that something caught and carried on from
+        print(f"interrupted; {section} did not finish as run (figures are in {out})", file=sys.stderr, flush=True)
+        sys.exit(130)
     sys.exit(0 if result.passed else 1)

@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted after {len(runs)} of {len(chosen)} experiments; no report written "
               f"(figures so far are in {out_dir})", file=sys.stderr, flush=True)
         return 130
+    if experiments.interrupted():  # a Ctrl-C that something caught and carried on from
+        print(f"interrupted; {len(runs)} of {len(chosen)} experiments ran, no report written", file=sys.stderr,
+              flush=True)
+        return 130
     seconds = time.perf_counter() - start
     failed = [e.id for e, r, err in runs if err or not r.passed]
     if args.command == "all":

@@ -20,6 +20,7 @@ COMMANDS = {
     "runner": [sys.executable, "-m", "experiments", "list"],
     "module": [sys.executable, "-m", "experiments.ch2.ch2_1_ndarray", "--fast", "--out", "{tmp}"],
     "launcher": [sys.executable, "-m", "jaxdl.distributed", "--processes", "1", "--data", "synthetic"],
+    "data check": [sys.executable, "-m", "jaxdl"],
 }
 
 
@@ -47,3 +48,51 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(which, seconds, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 130, proc.stderr
     assert len(lines) == 1 and "interrupted" in lines[0], proc.stderr
+
+
+@pytest.fixture
+def sigint_restored():
+    """The test's SIGINT handler put back after a command line took SIGINT over in this process."""
+    import experiments
+
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
+    experiments._interrupts.clear()
+
+
+def _swallowing_interrupt(result, fast):
+    result.compare("x", 1, 1)
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    except KeyboardInterrupt:  # some library catching it and carrying on
+        pass
+
+
+def _interrupting(result, fast):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("run", [_interrupting, _swallowing_interrupt])
+def test_an_interrupted_module_run_exits_130_with_one_line_even_when_the_interrupt_was_caught(
+        run, tmp_path, capsys, sigint_restored):
+    from experiments.harness.result import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli("9.1", "Interrupted", run, argv=["--out", str(tmp_path)])
+    assert exited.value.code == 130
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("run", [_interrupting, _swallowing_interrupt])
+def test_an_interrupted_runner_exits_130_with_one_line_even_when_the_interrupt_was_caught(
+        run, tmp_path, capsys, monkeypatch, sigint_restored):
+    from types import SimpleNamespace
+
+    from experiments.harness import runner
+
+    module = SimpleNamespace(SECTION="9.1", TITLE="Interrupted", run=run, __name__="experiments.ch9.ch9_1_x")
+    monkeypatch.setattr(runner, "discover", lambda: [runner.Experiment("9.1", "Interrupted", module)])
+    assert runner.main(["run", "9.1", "--out", str(tmp_path)]) == 130
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
