@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxdl.files import atomic_file, check_writable_file
+from jaxdl.files import atomic_file, check_writable_dir, check_writable_file
 
 # What the launcher tells each process (read by `initialize`).
 ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID = "JAXDL_COORDINATOR", "JAXDL_NUM_PROCESSES", "JAXDL_PROCESS_ID"
@@ -318,6 +318,8 @@ def _main(args: argparse.Namespace) -> int:
             if value is not None:
                 command += [flag, str(value)]
     try:
+        if args.out is not None:
+            check_writable_dir(args.out)  # before any process starts: a file there, or no permission
         launch(command, args.processes, devices_per_process=args.devices_per_process, timeout=args.timeout)
     except (DistributedError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

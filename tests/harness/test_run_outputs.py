@@ -174,7 +174,7 @@ def test_an_unwritable_out_is_refused_before_any_experiment_runs(tmp_path, monke
         with pytest.raises(SystemExit) as exit_info:
             runner.main([*command, "--out", str(tmp_path / "a_file" / "out")])
         assert exit_info.value.code == 2 and not ran
-        assert "cannot write to" in capsys.readouterr().err
+        assert "a_file is a file, not a directory" in capsys.readouterr().err
 
 
 def test_a_module_run_with_an_unwritable_out_exits_2_before_running(tmp_path, capsys):
@@ -183,7 +183,7 @@ def test_a_module_run_with_an_unwritable_out_exits_2_before_running(tmp_path, ca
     (tmp_path / "a_file").write_text("")
     with pytest.raises(SystemExit) as exit_info:
         cli("9.1", "Never runs", lambda result, fast: pytest.fail("ran"), argv=["--out", str(tmp_path / "a_file")])
-    assert exit_info.value.code == 2 and "cannot write to" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "a_file is a file, not a directory" in capsys.readouterr().err
 
 
 def test_ctrl_c_ends_with_one_line_status_130_and_no_report(tmp_path, monkeypatch, capsys):
@@ -234,6 +234,6 @@ def test_an_existing_directory_that_takes_no_files_is_refused():
 
 def test_output_checks_refuse_files_in_the_way(tmp_path):
     (tmp_path / "a_file").write_text("")
-    with pytest.raises(OutputError, match=r"cannot write to .*a_file/sub \(Not a directory\)"):
+    with pytest.raises(OutputError, match=r"a_file is a file, not a directory; .* for .*a_file/sub$"):
         files.check_writable_dir(tmp_path / "a_file" / "sub")
     assert files.check_writable_dir(tmp_path / "new" / "deeper").is_dir()
