@@ -69,20 +69,25 @@ def test_the_data_hub_urls_are_d2ls():
     assert FILES["test"][:2] == ("kaggle_house_pred_test.csv", "fa19780a7b011d9b009e8bff8e99922a8ee2eb90")
 
 
-def test_search_order_is_root_env_var_data_dir_then_cache(monkeypatch, tmp_path):
+def test_a_named_directory_is_the_only_one_searched_root_then_env_var_then_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv(kaggle_house.ENV_VAR, str(tmp_path / "env"))
     monkeypatch.setenv("JAXDL_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert kaggle_house.search_dirs(tmp_path / "root") == [
-        tmp_path / "root", tmp_path / "env", tmp_path / "data", tmp_path / "cache" / "jaxdl" / "kaggle-house"]
+    assert kaggle_house.search_dirs(tmp_path / "root") == [tmp_path / "root"]
+    assert kaggle_house.search_dirs() == [tmp_path / "env"]
+    monkeypatch.delenv(kaggle_house.ENV_VAR)
+    assert kaggle_house.search_dirs() == [tmp_path / "data"]
+    monkeypatch.delenv("JAXDL_DATA")
+    assert kaggle_house.search_dirs() == [tmp_path / "cache" / "jaxdl" / "kaggle-house"]
 
 
-def test_the_first_directory_with_both_files_is_used(copy_dir, monkeypatch, tmp_path):
+def test_a_root_with_one_of_the_two_files_is_refused_though_the_env_var_holds_both(copy_dir, monkeypatch, tmp_path):
     half = tmp_path / "half"
     half.mkdir()
     shutil.copyfile(copy_dir / NAMES[0], half / NAMES[0])
     monkeypatch.setenv(kaggle_house.ENV_VAR, str(copy_dir))
-    assert kaggle_house.locate(half) == copy_dir  # root holds only one of the two files
+    with pytest.raises(DataError, match=rf"^{half} \(from root=\) lacks {NAMES[1]}; .*no other copy is used"):
+        kaggle_house.locate(half)  # root holds only one of the two files
 
 
 def test_real_files_are_found_and_read(house_dir):
@@ -125,9 +130,11 @@ def test_the_cache_is_under_xdg_cache_home_or_else_home_dot_cache(monkeypatch, t
 
 
 def test_missing_files_are_refused_with_where_looked_and_what_to_do(tmp_path, no_search_dirs):
-    with pytest.raises(DataError) as err:
+    with pytest.raises(DataError, match=rf"^{tmp_path} \(from root=\) lacks {NAMES[0]}, {NAMES[1]}; put d2l's two "):
         kaggle_house.load(tmp_path, download_if_missing=False)
-    assert str(err.value) == (f"the Kaggle house CSVs are not in {tmp_path}, {kaggle_house.cache_dir()}; pass root=, "
+    with pytest.raises(DataError) as err:
+        kaggle_house.load(download_if_missing=False)
+    assert str(err.value) == (f"the Kaggle house CSVs are not in {kaggle_house.cache_dir()}; pass root=, "
                               "set $JAXDL_KAGGLE_HOUSE to the directory that holds them, or allow the download")
 
 
