@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.data import Dataset, scale_images
-from jaxdl.datasets import DataError
+from jaxdl.datasets import DataError, named_dir, require_named
 from jaxdl.files import cache_home, download_atomic
 
 #: The official download location (the Fashion-MNIST project's own mirror).
@@ -59,11 +59,7 @@ def cache_dir() -> Path:
 
 def explicit_dir(root: str | Path | None = None) -> tuple[Path, str] | None:
     """The directory the user named, root= or else $JAXDL_DATA (~ expanded), and which of the two it was."""
-    if root is not None:
-        return Path(root).expanduser(), "root="
-    if os.environ.get("JAXDL_DATA"):
-        return Path(os.environ["JAXDL_DATA"]).expanduser(), "$JAXDL_DATA"
-    return None
+    return named_dir(root, ("JAXDL_DATA",))
 
 
 def search_dirs(root: str | Path | None = None) -> list[Path]:
@@ -155,13 +151,7 @@ def locate(root: str | Path | None = None) -> Path | None:
     named = explicit_dir(root)
     if named is not None:
         directory, source = named
-        missing = missing_files(directory)
-        if missing:
-            raise DataError(
-                f"{directory} (from {source}) lacks {', '.join(missing)}; put the four Fashion-MNIST files "
-                f"there, or name another directory (no other copy is used when {source} is given)"
-            )
-        return directory
+        return require_named(directory, source, missing_files(directory), "the four Fashion-MNIST files")
     for directory in search_dirs():
         try:
             if not missing_files(directory):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from jaxdl.datasets import DataError
+from jaxdl.datasets import DataError, named_dir, require_named
 from jaxdl.files import cache_home, check_writable_file, download_atomic, write_text_atomic
 
 #: d2l's data hub (d2l 1.0.3's DATA_URL); d2l downloads DATA_URL + file name.
@@ -35,12 +34,7 @@ def cache_dir() -> Path:
 def explicit_dir(root: str | Path | None = None) -> tuple[Path, str] | None:
     """The directory the user named, root= or else $JAXDL_KAGGLE_HOUSE or else $JAXDL_DATA (~ expanded), and
     which it was: fashion_mnist.explicit_dir's rule."""
-    if root is not None:
-        return Path(root).expanduser(), "root="
-    for var in (ENV_VAR, "JAXDL_DATA"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser(), f"${var}"
-    return None
+    return named_dir(root, (ENV_VAR, "JAXDL_DATA"))
 
 
 def search_dirs(root: str | Path | None = None) -> list[Path]:
@@ -68,13 +62,7 @@ def locate(root: str | Path | None = None) -> Path | None:
     named = explicit_dir(root)
     if named is not None:
         directory, source = named
-        missing = missing_files(directory)
-        if missing:
-            raise DataError(
-                f"{directory} (from {source}) lacks {', '.join(missing)}; put d2l's two Kaggle house CSVs there, "
-                f"or name another directory (no other copy is used when {source} is given)"
-            )
-        return directory
+        return require_named(directory, source, missing_files(directory), "d2l's two Kaggle house CSVs")
     return cache_dir() if not missing_files(cache_dir()) else None
 
 
