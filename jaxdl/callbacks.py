@@ -9,7 +9,7 @@ is that exception). Subclass `Callback` and override what you need.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from jaxdl.files import check_writable_file
 @dataclass(frozen=True)
 class EpochEnd:
     """What an epoch left: its number (from 1), the run's epoch count, the history so far (a History, or
-    one per model for fit_many), and the parameters, layer state and optimizer state after it."""
+    one per model for fit_many), the parameters, layer state and optimizer state after it, and what
+    identifies the run (jaxdl.checkpoints.run_identity: what a resumed run must share with it)."""
 
     epoch: int
     epochs: int
@@ -30,6 +31,7 @@ class EpochEnd:
     params: Any
     state: Any
     opt_state: Any
+    run: dict[str, str] = field(default_factory=dict)
 
 
 class Callback:

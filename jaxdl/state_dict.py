@@ -192,7 +192,7 @@ def save(path: str | Path, params: Any, state: Any = None, metadata: dict[str, s
     """
     path = check_writable_file(path)
     data = safetensors.numpy.save(
-        {name: np.ascontiguousarray(a) for name, a in state_dict(params, state).items()}, metadata=metadata)
+        {name: np.array(a, order="C") for name, a in state_dict(params, state).items()}, metadata=metadata)
     with atomic_file(path, "wb") as f:
         f.write(data)
     return path

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl import many, nn, sharding
+from jaxdl import checkpoints, many, nn, sharding
 from jaxdl.callbacks import Callback, EpochEnd, ProgressBar
 from jaxdl.checks import (check_count, check_dataset, check_examples, check_finite, check_key, check_labels,
                           check_params, is_key, warn_unscaled_images)
@@ -390,14 +390,24 @@ def _index(tree: Any, i: int, n_models: int | None) -> Any:
 
 
 def _loop(run: _Run, params: Any, state: Any, opt_state: Any, hyperparams: Any, data: Dataset,
-          divergence_threshold: float | None, callbacks: list[Callback]) -> Fitted:
-    """The epochs: one compiled call each, the divergence rule on every model's steps, validation, callbacks."""
+          divergence_threshold: float | None, callbacks: list[Callback], identity: dict[str, str],
+          resumed: checkpoints.Resumed | None) -> Fitted:
+    """The epochs: one compiled call each, the divergence rule on every model's steps, validation, callbacks.
+    A resumed run starts after the checkpoint's epochs, its history theirs."""
     n = 1 if run.n_models is None else run.n_models
     train_losses: list[np.ndarray] = []  # (N, steps) per epoch
     val_losses: list[np.ndarray] = []  # (N,) per epoch
     val_metrics: list[np.ndarray] = []
     train_seconds = 0.0
     thresholds: np.ndarray | None = None
+    start = 0
+    if resumed is not None and resumed.epoch:
+        start, nb = resumed.epoch, run.num_batches
+        train_losses = [resumed.train_loss[:, e * nb:(e + 1) * nb] for e in range(start)]
+        val_losses = [resumed.val_loss[:, e] for e in range(start)]
+        val_metrics = [resumed.val_metric[:, e] if run.has_metric else np.zeros(n) for e in range(start)]
+        train_seconds = resumed.train_seconds
+        thresholds = np.array([resolve_threshold(divergence_threshold, float(row[0])) for row in train_losses[0]])
 
     def histories() -> list[History]:
         return [History(np.concatenate([t[i] for t in train_losses]) if train_losses else np.zeros(0, np.float32),
@@ -413,7 +423,7 @@ def _loop(run: _Run, params: Any, state: Any, opt_state: Any, hyperparams: Any, 
         c.on_train_begin(run.epochs)
     error = None
     try:
-        for epoch in range(run.epochs):
+        for epoch in range(start, run.epochs):
             idx, mask = run.plan(epoch)
             t0 = time.perf_counter()
             new_params, new_state, opt_state, losses = run.run_epoch(
@@ -451,7 +461,7 @@ def _loop(run: _Run, params: Any, state: Any, opt_state: Any, hyperparams: Any, 
             params, state = new_params, new_state
             val_losses.append(val_loss)
             val_metrics.append(val_metric)
-            end = EpochEnd(epoch + 1, run.epochs, result(), params, state, opt_state)
+            end = EpochEnd(epoch + 1, run.epochs, result(), params, state, opt_state, identity)
             for c in callbacks:
                 c.on_epoch_end(end)
     except BaseException as err:
@@ -508,9 +518,11 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
            n_models: int | None, keys: list[jax.Array] | None, epochs: int | None, batch_size: int,
            orders: Sequence[np.ndarray] | None, hyperparams: Any, per_model_data: bool, metric: Metric | None,
            preprocess: Callable, reduction: str, loop: str, divergence_threshold: float | None,
-           callbacks: Any, mesh: Any, devices: Any, penalty: Penalty | None, step_rng: Any) -> Fitted:
+           callbacks: Any, mesh: Any, devices: Any, penalty: Penalty | None, step_rng: Any,
+           resume: Any) -> Fitted:
     """The one engine: checks everything, compiles the epoch and the evaluation, then runs `_loop`."""
     check_model(model)
+    resume = checkpoints.check_resume(resume)
     data = check_dataset(data)
     callbacks = check_options(loop, reduction, divergence_threshold, callbacks)
     num_examples = data.X_train.shape[1 if per_model_data else 0]
@@ -560,6 +572,11 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
     else:
         opt_state = (jax.vmap(optimizer.init)(params) if hyperparams is None
                      else jax.vmap(lambda p, h: optimizer(h).init(p))(params, hyperparams))
+    identity = checkpoints.run_identity(keys=keys, epochs=epochs, batch_size=batch_size, num_examples=num_examples,
+                                        n_models=n_models, orders=orders, step_rng=step_rng)
+    resumed = None if resume is None else checkpoints.restore(resume, params, state, opt_state, identity)
+    if resumed is not None:
+        params, state, opt_state = resumed.params, resumed.state, resumed.opt_state
     train_preprocess, place = preprocess, (lambda idx, mask: (idx, mask))
     if mesh is not None:
         params, state, opt_state, data = sharding.replicate(mesh, (params, state, opt_state, data))
@@ -596,7 +613,7 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
         evaluate = jax.vmap(evaluate, in_axes=(0, 0, data_axis, data_axis))
     evaluate = jax.jit(evaluate)
     run_epoch = None  # nothing is compiled for a run of no epochs
-    if epochs:
+    if epochs > (0 if resumed is None else resumed.epoch):
         idx, mask = plan(0)
         run_epoch = _compile(step_fn, loop, n_models, in_axes,
                              (params, state, opt_state, data.X_train, data.y_train, idx, mask, hyperparams, rngs(0)),
@@ -604,7 +621,8 @@ def _train(model: Layer, loss: Loss, params: Any, state: Any, data: Dataset, opt
         evaluate = evaluate.lower(params, state, data.X_val, data.y_val).compile()
     compile_seconds = time.perf_counter() - start
     run = _Run(n_models, epochs, num_batches, plan, rngs, run_epoch, evaluate, metric is not None, compile_seconds)
-    return _loop(run, params, state, opt_state, hyperparams, data, divergence_threshold, callbacks)
+    return _loop(run, params, state, opt_state, hyperparams, data, divergence_threshold, callbacks, identity,
+                 resumed)
 
 
 def fit(
@@ -628,6 +646,7 @@ def fit(
     step_rng: jax.Array | StepRng | None = None,
     mesh: jax.sharding.Mesh | int | None = None,
     callbacks: Sequence[Callback] | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> Fitted:
     """Trains one model on shuffled minibatches and returns `Fitted(params, state, history)`.
 
@@ -659,7 +678,11 @@ def fit(
       mesh: a `jax.sharding.Mesh` with a "data" axis, or a number of devices: every minibatch is cut over the
         data axis, parameters and states are replicated and XLA all-reduces the gradients (jaxdl.sharding).
       callbacks: what runs beside training (jaxdl.callbacks): None gives a progress bar; () nothing;
-        ``[SavePlot("train.png")]`` saves d2l's training plot, ``[LivePlot()]`` redraws it in a notebook.
+        ``[SavePlot("train.png")]`` saves d2l's training plot, ``[LivePlot()]`` redraws it in a notebook,
+        ``[Checkpoint("run.ckpt")]`` (jaxdl.checkpoints) writes a checkpoint after every epoch.
+      resume: a checkpoint file to start from, written by this run's Checkpoint callback: training goes on
+        after its epochs, bit for bit as if it had never stopped. Pass the arguments of the run that wrote it
+        (model, optimizer, keys, epochs, batch size, data); a file that does not fit is refused before any work.
 
     Returns:
       ``Fitted(params, state, history)``: the trained parameters, the final layer state and a `History`
@@ -675,7 +698,7 @@ def fit(
                   keys=None if key is None else [key], epochs=epochs, batch_size=batch_size, orders=orders,
                   hyperparams=None, per_model_data=False, metric=metric, preprocess=preprocess,
                   reduction=reduction, loop=loop, divergence_threshold=divergence_threshold, callbacks=callbacks,
-                  mesh=mesh, devices=None, penalty=penalty, step_rng=step_rng)
+                  mesh=mesh, devices=None, penalty=penalty, step_rng=step_rng, resume=resume)
 
 
 def _model_keys(keys: Any, n_models: int) -> list[jax.Array]:
@@ -749,6 +772,7 @@ def fit_many(
     step_rng: jax.Array | StepRng | None = None,
     devices: int | Sequence[jax.Device] | None = None,
     callbacks: Sequence[Callback] | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> Fitted:
     """Trains N models at once, vmapped in one compiled call per epoch, and returns `Fitted(params, state,
     histories)` with a leading model axis on params and state and one History per model.
@@ -795,4 +819,4 @@ def fit_many(
                   batch_size=batch_size, orders=orders, hyperparams=hyperparams, per_model_data=per_model_data,
                   metric=metric, preprocess=preprocess, reduction=reduction, loop=loop,
                   divergence_threshold=divergence_threshold, callbacks=callbacks, mesh=None, devices=devices,
-                  penalty=penalty, step_rng=step_rng)
+                  penalty=penalty, step_rng=step_rng, resume=resume)
