@@ -17,6 +17,12 @@ read like PyTorch's `state_dict` keys: ``params[1]["W"]`` is ``1.weight`` of the
 
 A layer's `init_takes_key` says whether its init draws anything: `serial` splits its key among those that
 do (one such layer gets the key itself), and its `rng` likewise among its `stochastic` layers.
+
+A `batch_dependent` layer's training output depends on the other examples of its batch (BatchNorm's batch
+statistics). Its apply also takes ``batch_mask``, 1 for the batch's examples and 0 for padding: `fit` pads
+the last, partial minibatch to the full size (one static shape for the scan) and passes the mask, so such a
+layer computes over the real examples alone, as PyTorch does on its smaller last batch. The combinators
+pass it on to the layers that take it.
 """
 
 from __future__ import annotations
@@ -41,11 +47,20 @@ class Layer(NamedTuple):
     name: str = "layer"
     init_takes_key: bool = True
     stochastic: bool = False
+    batch_dependent: bool = False
 
     def __call__(self, params: Params, X: jax.Array, state: State = None, *, train: bool = False,
-                 rng: Any = None) -> jax.Array:
+                 rng: Any = None, batch_mask: jax.Array | None = None) -> jax.Array:
         """The output alone: ``apply(params, state, X, train=train, rng=rng)[0]`` (evaluation by default)."""
-        return self.apply(params, state, X, train=train, rng=rng)[0]
+        return apply_layer(self, params, state, X, train=train, rng=rng, batch_mask=batch_mask)[0]
+
+
+def apply_layer(lay: Layer, params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None,
+                batch_mask: jax.Array | None = None) -> tuple[jax.Array, State]:
+    """lay.apply, handing batch_mask on only to a batch_dependent layer (the others do not take it)."""
+    if lay.batch_dependent:
+        return lay.apply(params, state, X, train=train, rng=rng, batch_mask=batch_mask)
+    return lay.apply(params, state, X, train=train, rng=rng)
 
 
 class ShapeError(ValueError):
@@ -65,7 +80,7 @@ def output_shape(apply: Callable, params: Params, state: State, input_shape: Sha
 
 def layer(name: str, init_params: Callable[[jax.Array | None, Shape], tuple[Params, State]],
           apply: Callable[..., tuple[jax.Array, State]], *, init_takes_key: bool = True,
-          stochastic: bool = False) -> Layer:
+          stochastic: bool = False, batch_dependent: bool = False) -> Layer:
     """A layer from its parameter init, `init_params(key, input_shape) -> (params, state)`, and its apply;
     the output shape is traced from apply."""
 
@@ -73,7 +88,7 @@ def layer(name: str, init_params: Callable[[jax.Array | None, Shape], tuple[Para
         params, state = init_params(key, tuple(input_shape))
         return output_shape(apply, params, state, input_shape), params, state
 
-    return Layer(init, apply, name, init_takes_key, stochastic)
+    return Layer(init, apply, name, init_takes_key, stochastic, batch_dependent)
 
 
 def function(fn: Callable[[jax.Array], jax.Array], name: str | None = None) -> Layer:
@@ -256,7 +271,8 @@ def batch_norm(momentum: float = 0.1, eps: float = 1e-5) -> Layer:
 
     Training normalises with the batch's mean and biased variance, and returns the running statistics
     moved towards the batch's by `momentum` (the running variance takes the unbiased batch variance, as
-    PyTorch's does); evaluation normalises with the running statistics and leaves them unchanged.
+    PyTorch's does); evaluation normalises with the running statistics and leaves them unchanged. With a
+    batch_mask (fit's padded last minibatch), the statistics are those of the masked-in examples alone.
     """
 
     def init_params(key: jax.Array | None, input_shape: Shape) -> tuple[Params, State]:
@@ -266,16 +282,23 @@ def batch_norm(momentum: float = 0.1, eps: float = 1e-5) -> Layer:
         params = {"gamma": jnp.ones(channels), "beta": jnp.zeros(channels)}
         return params, {"mean": jnp.zeros(channels), "var": jnp.ones(channels)}
 
-    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None,
+              batch_mask: jax.Array | None = None):
         del rng
         if state is None:
             raise ValueError("BatchNorm keeps running statistics: pass the state model.init returned (fit(..., state=state))")
         axes = (0,) if X.ndim == 2 else (0, 2, 3)
         shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)
         if train:
-            mean, var = X.mean(axis=axes), X.var(axis=axes)
-            count = math.prod(X.shape[a] for a in axes)
-            unbiased = var * count / max(count - 1, 1)
+            if batch_mask is None:
+                mean, var = X.mean(axis=axes), X.var(axis=axes)
+                count = math.prod(X.shape[a] for a in axes)
+            else:
+                weight = batch_mask.astype(X.dtype).reshape((-1,) + (1,) * (X.ndim - 1))
+                count = batch_mask.astype(X.dtype).sum() * math.prod(X.shape[2:])
+                mean = (weight * X).sum(axis=axes) / count
+                var = (weight * (X - mean.reshape(shape)) ** 2).sum(axis=axes) / count
+            unbiased = var * count / jnp.maximum(count - 1, 1)
             state = {"mean": (1 - momentum) * state["mean"] + momentum * mean,
                      "var": (1 - momentum) * state["var"] + momentum * unbiased}
         else:
@@ -283,7 +306,7 @@ def batch_norm(momentum: float = 0.1, eps: float = 1e-5) -> Layer:
         X_hat = (X - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + eps)
         return params["gamma"].reshape(shape) * X_hat + params["beta"].reshape(shape), state
 
-    return layer("BatchNorm", init_params, apply, init_takes_key=False)
+    return layer("BatchNorm", init_params, apply, init_takes_key=False, batch_dependent=True)
 
 
 # ----------------------------------------------------------------------------- combinators
@@ -339,6 +362,12 @@ def _check_layers(layers: Sequence[Layer], what: str) -> None:
                              "jaxdl.nn (e.g. nn.linear(10)) or wrap a function with nn.function(fn)")
 
 
+def _combined(init: Callable, apply: Callable, name: str, layers: Sequence[Layer]) -> Layer:
+    """A combinator's Layer: it draws, is stochastic or batch-dependent where any of its layers is."""
+    return Layer(init, apply, name, any(lay.init_takes_key for lay in layers), any(lay.stochastic for lay in layers),
+                 any(lay.batch_dependent for lay in layers))
+
+
 def serial(*layers: Layer) -> Layer:
     """The layers one after the other (torch.nn.Sequential): params and state are tuples, one entry per layer."""
     _check_layers(layers, "serial")
@@ -359,16 +388,16 @@ def serial(*layers: Layer) -> Layer:
             states.append(s)
         return shape, tuple(params), _join(states)
 
-    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None,
+              batch_mask: jax.Array | None = None):
         _check_params(params, n, "serial")
         states = []
         for lay, p, s, r in zip(layers, params, _split(state, n), _rngs(rng, layers)):
-            X, s = lay.apply(p, s, X, train=train, rng=r)
+            X, s = apply_layer(lay, p, s, X, train=train, rng=r, batch_mask=batch_mask)
             states.append(s)
         return X, _join(states)
 
-    return Layer(init, apply, "serial", any(lay.init_takes_key for lay in layers),
-                 any(lay.stochastic for lay in layers))
+    return _combined(init, apply, "serial", layers)
 
 
 def branches(*layers: Layer, axis: int = 1) -> Layer:
@@ -389,17 +418,17 @@ def branches(*layers: Layer, axis: int = 1) -> Layer:
         shape[axis] = sum(s[axis] for s in shapes)
         return tuple(shape), tuple(r[1] for r in results), _join([r[2] for r in results])
 
-    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None,
+              batch_mask: jax.Array | None = None):
         _check_params(params, n, "branches")
         outputs, states = [], []
         for lay, p, s, r in zip(layers, params, _split(state, n), _rngs(rng, layers)):
-            Y, s = lay.apply(p, s, X, train=train, rng=r)
+            Y, s = apply_layer(lay, p, s, X, train=train, rng=r, batch_mask=batch_mask)
             outputs.append(Y)
             states.append(s)
         return jnp.concatenate(outputs, axis=axis), _join(states)
 
-    return Layer(init, apply, "branches", any(lay.init_takes_key for lay in layers),
-                 any(lay.stochastic for lay in layers))
+    return _combined(init, apply, "branches", layers)
 
 
 def residual(body: Layer, shortcut: Layer | None = None) -> Layer:
@@ -417,13 +446,13 @@ def residual(body: Layer, shortcut: Layer | None = None) -> Layer:
                              "to be added (give the shortcut a 1 x 1 convolution)")
         return shape_b, (p_b, p_s), _join([s_b, s_s])
 
-    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
-        (Y_b, s_b), (Y_s, s_s) = (lay.apply(p, s, X, train=train, rng=r) for lay, p, s, r in
-                                  zip(pair, params, _split(state, 2), _rngs(rng, pair)))
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None,
+              batch_mask: jax.Array | None = None):
+        (Y_b, s_b), (Y_s, s_s) = (apply_layer(lay, p, s, X, train=train, rng=r, batch_mask=batch_mask)
+                                  for lay, p, s, r in zip(pair, params, _split(state, 2), _rngs(rng, pair)))
         return Y_b + Y_s, _join([s_b, s_s])
 
-    return Layer(init, apply, "residual", body.init_takes_key or shortcut.init_takes_key,
-                 body.stochastic or shortcut.stochastic)
+    return _combined(init, apply, "residual", pair)
 
 
 def init(model: Layer, key: jax.Array, input_shape: Shape) -> tuple[Params, State]:

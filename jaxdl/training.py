@@ -78,12 +78,13 @@ def default_preprocess(X: jax.Array) -> jax.Array:
 def make_objective(model: Layer, loss: Loss, preprocess: Callable = default_preprocess,
                    reduction: Literal["mean", "sum"] = "mean", penalty: Penalty | None = None) -> Callable:
     """The training objective (params, state, X, y, mask, rng) -> (value, new state): the mean (d2l's) or
-    sum of the loss over the unmasked examples of a minibatch, plus penalty(params) if given (d2l 3.7)."""
+    sum of the loss over the unmasked examples of a minibatch, plus penalty(params) if given (d2l 3.7). A
+    batch-dependent model (BatchNorm) gets the mask too, so padding never enters its batch statistics."""
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
     def objective(params: Any, state: Any, X: jax.Array, y: jax.Array, mask: jax.Array, rng: Any = None):
-        y_hat, state = model.apply(params, state, preprocess(X), train=True, rng=rng)
+        y_hat, state = nn.apply_layer(model, params, state, preprocess(X), train=True, rng=rng, batch_mask=mask)
         per_example = loss(y_hat, y).reshape(mask.shape)
         total = jnp.where(mask > 0, per_example, 0.0).sum()
         value = total / mask.sum() if reduction == "mean" else total
@@ -354,7 +355,8 @@ def _check_stochastic(model: Layer, rngs_of: StepRng | None) -> None:
 def _check_training_apply(model: Layer, params: Any, state: Any, X: jax.Array, rng: Any) -> None:
     """Refuses a model that cannot run in training mode on a minibatch with the step's rng, before compiling."""
     try:
-        jax.eval_shape(lambda p, s, x, r: model.apply(p, s, x, train=True, rng=r), params, state, X, rng)
+        jax.eval_shape(lambda p, s, x, r: nn.apply_layer(model, p, s, x, train=True, rng=r,
+                                                         batch_mask=jnp.ones(x.shape[0])), params, state, X, rng)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:  # as check_params catches
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"the model fails in training mode on a minibatch with the step's rng ({first_line})"

@@ -190,6 +190,35 @@ def test_batch_norm_trains_on_batch_statistics_and_evaluates_on_running_ones(sha
     assert same_state is new_state  # evaluation leaves the running statistics as they were
 
 
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 2, 5)], ids=["N,C", "N,C,H,W"])
+def test_batch_norm_with_a_batch_mask_computes_over_the_masked_in_examples_alone(shape):
+    X = 3.0 + 2.0 * jax.random.normal(jax.random.key(1), shape)
+    padded = jnp.concatenate([X, 100.0 + X[:2]])  # two padding rows far from the data
+    mask = jnp.arange(len(padded)) < len(X)
+    layer = nn.batch_norm()
+    _, params, state = layer.init(None, shape)
+    Y, new_state = layer.apply(params, state, X, train=True)
+    Y_padded, padded_state = layer.apply(params, state, padded, train=True, batch_mask=mask)
+    np.testing.assert_allclose(Y_padded[: len(X)], Y, rtol=1e-5, atol=1e-6)
+    for name in ("mean", "var"):
+        np.testing.assert_allclose(padded_state[name], new_state[name], rtol=1e-5, atol=1e-7)
+    assert layer.batch_dependent and nn.serial(nn.relu(), layer).batch_dependent
+    assert not nn.serial(nn.relu(), nn.linear(2)).batch_dependent
+
+
+def test_the_combinators_hand_the_batch_mask_to_their_batch_norm_layers():
+    X = jax.random.normal(jax.random.key(1), (6, 3))
+    padded = jnp.concatenate([X, 50.0 + X[:2]])
+    mask = jnp.arange(8) < 6
+    for model in (nn.serial(nn.identity(), nn.batch_norm()), nn.branches(nn.batch_norm(), nn.identity()),
+                  nn.residual(nn.batch_norm())):
+        _, params, state = model.init(None, (6, 3))
+        Y, s = model.apply(params, state, X, train=True)
+        Y_padded, s_padded = model.apply(params, state, padded, train=True, batch_mask=mask)
+        np.testing.assert_allclose(Y_padded[:6], Y, rtol=1e-5, atol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), s_padded, s)
+
+
 def test_batch_norm_scales_and_shifts_with_gamma_and_beta():
     X = jax.random.normal(jax.random.key(1), (8, 2))
     params = {"gamma": jnp.array([2.0, 0.5]), "beta": jnp.array([1.0, -1.0])}
@@ -245,6 +274,32 @@ def test_fit_threads_a_batch_norm_models_state_through_the_steps_and_validates_i
     assert fitted.history.val_loss[-1] == pytest.approx(expected, rel=1e-5)
     in_training = model(fitted.params, X_val, fitted.state, train=True)
     assert float(losses.softmax_cross_entropy(in_training, ds.y_val).mean()) != pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize("loop", ["scan", "python"])
+def test_fits_padded_last_batch_leaves_batch_norm_as_the_smaller_batch_would(loop):
+    """40 examples in batches of 16: the third batch holds 8 examples, padded to 16 for the scan. PyTorch's
+    DataLoader hands over those 8; the steps below do the same, unpadded, and fit must agree."""
+    model, ds = _bn_classifier(), _images(40)
+    _, params, state = model.init(jax.random.key(1), (1, 4, 4))
+    fitted = training.fit(model, losses.softmax_cross_entropy, params, ds, optimizers.sgd(0.1), state=state,
+                          key=jax.random.key(2), epochs=1, batch_size=16, loop=loop, callbacks=())
+
+    def objective(p, s, X, y):
+        logits, s = model.apply(p, s, X.astype(jnp.float32) / 255, train=True)
+        return losses.softmax_cross_entropy(logits, y).mean(), s
+
+    idx, mask = data.batch_indices(jax.random.split(jax.random.key(2), 1)[0], 40, 16)
+    p, s, step_losses = params, state, []
+    for rows, m in zip(np.asarray(idx), np.asarray(mask)):
+        rows = rows[m > 0]  # the real examples only, as PyTorch's last batch
+        (value, s), grads = jax.value_and_grad(objective, has_aux=True)(p, s, ds.X_train[rows], ds.y_train[rows])
+        p = jax.tree.map(lambda w, g: w - 0.1 * g, p, grads)
+        step_losses.append(value)
+    assert int(mask[-1].sum()) == 8
+    np.testing.assert_allclose(fitted.history.train_loss, step_losses, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), fitted.params, p)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), fitted.state, s)
 
 
 def test_a_stochastic_model_without_step_rng_is_refused_before_compiling(monkeypatch):
