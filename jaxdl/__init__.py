@@ -20,14 +20,15 @@ if ("-m" in _argv[:-1] and _argv[_argv.index("-m") + 1].split(".")[0] == "jaxdl"
         and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler):
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
-from jaxdl import (callbacks, checks, data, divergence, files, losses, many, models, nn, optimizers, plotting,
-                   sharding, training)
+from jaxdl import (callbacks, checkpoints, checks, data, divergence, files, losses, many, models, nn, optimizers,
+                   plotting, sharding, state_dict, training)
 from jaxdl.data import Dataset
 from jaxdl.divergence import TrainingDiverged
 from jaxdl.training import Fitted, History, fit, fit_many
 
 __all__ = [
-    "Dataset", "Fitted", "History", "TrainingDiverged", "callbacks", "checks", "data", "divergence", "files", "fit",
-    "fit_many", "losses", "many", "models", "nn", "optimizers", "plotting", "sharding", "training",
+    "Dataset", "Fitted", "History", "TrainingDiverged", "callbacks", "checkpoints", "checks", "data", "divergence",
+    "files", "fit", "fit_many", "losses", "many", "models", "nn", "optimizers", "plotting", "sharding", "state_dict",
+    "training",
 ]
 __version__ = "0.1.0"
