@@ -31,7 +31,7 @@ def mirror_pad(X: jax.Array, top: int, bottom: int, left: int, right: int) -> ja
 def conv_flops(shape: tuple[int, ...], kernel: int, stride: int) -> float:
     """FLOPs of one 1-channel k x k convolution of an image of `shape`, by XLA's cost analysis of the compiled call."""
     W = jnp.ones((1, 1, kernel, kernel))
-    compiled = jax.jit(lambda X: nn.conv2d_apply(X, W, stride=(stride, stride))).lower(
+    compiled = jax.jit(lambda X: nn.conv2d_apply(X, W, stride=(stride, stride), method="xla")).lower(
         jax.ShapeDtypeStruct(shape, jnp.float32)).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost

@@ -35,8 +35,9 @@ def compose(K1: np.ndarray, K2: np.ndarray) -> np.ndarray:
 
 
 def flops(x_shape: tuple[int, ...], w_shape: tuple[int, ...], padding: int = 0) -> float:
-    """FLOPs of one convolution by XLA's cost analysis of the compiled call."""
-    compiled = jax.jit(lambda X, W: nn.conv2d_apply(X, W, padding=(padding, padding))).lower(
+    """FLOPs of one convolution by XLA's cost analysis of its compiled convolution (method="xla": im2col, a matrix
+    product, would count the products with padded zeros too)."""
+    compiled = jax.jit(lambda X, W: nn.conv2d_apply(X, W, padding=(padding, padding), method="xla")).lower(
         jax.ShapeDtypeStruct(x_shape, jnp.float32), jax.ShapeDtypeStruct(w_shape, jnp.float32)).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost

@@ -54,9 +54,12 @@ CONV_CASES = [  # (input shape, out channels, kernel, stride, padding, groups)
 ]
 
 
+@pytest.mark.parametrize("method", ["auto", "xla", "im2col"])
 @pytest.mark.parametrize("shape, out, kernel, stride, padding, groups", CONV_CASES)
-def test_conv2d_is_the_cross_correlation_of_its_definition(shape, out, kernel, stride, padding, groups):
-    layer = nn.conv2d(out, kernel, stride=stride, padding=padding, groups=groups)
+def test_conv2d_is_the_cross_correlation_of_its_definition(shape, out, kernel, stride, padding, groups, method):
+    if method == "im2col" and groups > 1:
+        pytest.skip("im2col takes groups=1")
+    layer = nn.conv2d(out, kernel, stride=stride, padding=padding, groups=groups, method=method)
     out_shape, params, state = layer.init(KEY, shape)
     X = jax.random.normal(jax.random.key(1), shape)
     Y = layer(params, X)
@@ -65,6 +68,28 @@ def test_conv2d_is_the_cross_correlation_of_its_definition(shape, out, kernel, s
                           pair(padding), groups)
     assert state is None and Y.shape == out_shape == expected.shape
     np.testing.assert_allclose(Y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_im2col_and_xla_convolutions_have_the_same_gradients():
+    X = jax.random.normal(jax.random.key(4), (3, 4, 9, 8))
+    W = jax.random.normal(jax.random.key(5), (5, 4, 3, 2))
+    grads = {m: jax.grad(lambda W, X: (nn.conv2d_apply(X, W, stride=(2, 1), padding=(1, 1), method=m) ** 2).sum(),
+                         argnums=(0, 1))(W, X) for m in ("xla", "im2col")}
+    for a, b in zip(grads["xla"], grads["im2col"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_picks_im2col_for_small_windows_and_xla_for_large_ones(monkeypatch):
+    calls = []
+    monkeypatch.setattr(nn, "im2col_conv", lambda *a: calls.append(a[1].shape) or jnp.zeros((1, 1, 1, 1)))
+    nn.conv2d_apply(jnp.zeros((1, 1, 5, 5)), jnp.zeros((1, 1, 5, 5)))  # 25 inputs per output
+    nn.conv2d_apply(jnp.zeros((1, 64, 3, 3)), jnp.zeros((1, 64, 3, 3)))  # 576
+    nn.conv2d_apply(jnp.zeros((1, 4, 3, 3)), jnp.zeros((2, 2, 3, 3)), groups=2)  # groups: XLA's
+    assert calls == [(1, 1, 5, 5)]
+    with pytest.raises(ValueError, match="method is 'auto', 'xla' or 'im2col', got 'fft'"):
+        nn.conv2d_apply(jnp.zeros((1, 1, 5, 5)), jnp.zeros((1, 1, 5, 5)), method="fft")
+    with pytest.raises(ValueError, match="im2col convolutions take groups=1"):
+        nn.conv2d_apply(jnp.zeros((1, 4, 3, 3)), jnp.zeros((2, 2, 3, 3)), groups=2, method="im2col")
 
 
 def test_conv2d_takes_its_input_channels_from_the_first_input_in_pytorchs_layout():
@@ -173,6 +198,8 @@ def test_a_lenet_shaped_stack_infers_every_size():
     ({"kernel_size": 3, "padding": -1}, "padding must be at least 0"),
     ({"kernel_size": 3, "groups": 0}, "groups must be a positive int"),
     ({"kernel_size": 3, "groups": 4}, "6 output channels cannot be cut into 4 groups"),
+    ({"kernel_size": 3, "method": "fft"}, "method must be 'auto', 'xla' or 'im2col'"),
+    ({"kernel_size": 3, "groups": 2, "method": "im2col"}, "im2col without groups"),
 ])
 def test_conv2d_refuses_bad_arguments_naming_itself(kwargs, words):
     with pytest.raises(ValueError, match=r"Conv2d\(6") as err:
