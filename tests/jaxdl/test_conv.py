@@ -136,6 +136,7 @@ POOL_CASES = [  # (input shape, kernel, stride, padding)
     ((1, 1, 4, 4), 3, 2, 1),
     ((1, 1, 4, 4), (2, 3), (2, 3), (0, 1)),
     ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1)),
+    ((2, 3, 6, 4), (3, 2), None, 0),  # windows that tile the image (average pooling's reshape path)
 ]
 
 
