@@ -7,7 +7,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from experiments.harness import references
 from experiments.harness.result import cli, Result, Tolerance, Tolerances

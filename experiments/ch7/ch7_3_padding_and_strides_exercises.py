@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from experiments.harness import references
 from experiments.harness.result import cli, Result, Tolerance, Tolerances

@@ -4,7 +4,6 @@ convolution as a matrix product, against PyTorch (the book's loops and F.conv2d)
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from experiments.ch7.conv import corr2d_multi_in, corr2d_multi_in_out, corr2d_multi_in_out_1x1
 from experiments.harness import references

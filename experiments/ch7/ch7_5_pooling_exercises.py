@@ -7,7 +7,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from experiments.harness import references
 from experiments.harness.result import cli, Result, Tolerance, Tolerances

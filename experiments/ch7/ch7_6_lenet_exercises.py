@@ -119,6 +119,7 @@ def run(result: Result, fast: bool) -> None:
     corr = {layer: {"sweater-coat": correlation(acts[layer][0], acts[layer][1]),
                     "sweater-noise": correlation(acts[layer][0], acts[layer][2])} for layer in ("layer1", "layer2")}
     mean_act = {name: float(acts["layer2"][i].mean()) for i, name in enumerate(PROBES)}
+    dead = int((acts["layer2"].max(axis=(0, 2, 3)) == 0).sum())
     result.text(
         f"Exercise 1: on the same {stored['num_train']} images, {stored['epochs']} epochs of batch "
         f"{stored['batch_size']} at lr {stored['lr']} from the same initial layers, the modern LeNet (ReLU, max "
@@ -144,7 +145,8 @@ def run(result: Result, fast: bool) -> None:
         f"{corr['layer2']['sweater-coat']:.2f} in layer 2, the sweater's and the noise's "
         f"{corr['layer1']['sweater-noise']:.2f} and {corr['layer2']['sweater-noise']:.2f}; the mean layer-2 "
         f"activation is {mean_act['noise']:.3f} for noise against {mean_act['sweater']:.3f} for the sweater and "
-        f"{mean_act['coat']:.3f} for the coat. jaxdl's activations equal PyTorch's for the same parameters."
+        f"{mean_act['coat']:.3f} for the coat; {dead} of the 16 second-layer channels are zero for all three images "
+        "(ReLUs that died in the short run). jaxdl's activations equal PyTorch's for the same parameters."
     )
 
 

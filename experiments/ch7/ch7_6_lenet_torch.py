@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from experiments.ch7 import lenet_torch
 from experiments.harness import replay as draws
