@@ -26,6 +26,8 @@ REPLAYS = {"default": {"seed": 76, "num_train": 1024, "epochs": 2}, "fast": {"se
 NUM_VAL = 1000
 # Exercise 1's modern LeNet (ReLU, max pooling) on a short run, and exercise 4's probes: a sweater, a coat and noise.
 MODERN = {"seed": 78, "num_train": 2048, "epochs": 2}
+# The modern run's sensitivity: PyTorch's own float32 run from initial weights multiplied by 1 + 1e-7 N(0, 1).
+PERTURBATION, PERTURBED_SEEDS = 1e-7, (0, 1, 2)
 PROBE_SEED = 79
 PROGRESS = Path(__file__).resolve().parents[2] / "runs" / "ch7_6_lenet_band_progress.jsonl"
 
@@ -71,6 +73,20 @@ def replays(a: dict[str, np.ndarray], modern: bool, settings: dict[str, Any], pr
             "float64": lenet_torch.replay(*args, init, orders, torch.float64, modern, probe)}
 
 
+def perturbed(a: dict[str, np.ndarray], settings: dict[str, Any]) -> dict[str, Any]:
+    """The modern replay in float32 from slightly perturbed initial weights (each seed its own perturbation): how far
+    PyTorch's own float32 trajectory moves when its start moves by rounding's size."""
+    init, orders = draws.lenet_replay_draws(settings["seed"], settings["num_train"], settings["epochs"])
+    args = (a["train_images"][:settings["num_train"]], a["train_labels"][:settings["num_train"]],
+            a["val_images"][:NUM_VAL], a["val_labels"][:NUM_VAL])
+    runs = []
+    for seed in PERTURBED_SEEDS:
+        rng = np.random.default_rng(seed)
+        start = [((W * (1 + PERTURBATION * rng.standard_normal(W.shape))).astype(np.float32), b) for W, b in init]
+        runs.append(lenet_torch.replay(*args, start, orders, torch.float32, True)["step_losses"])
+    return {"relative": PERTURBATION, "seeds": list(PERTURBED_SEEDS), "step_losses": runs}
+
+
 def generate() -> dict[str, dict]:
     """This section's quick reference files: {file name: data} (torch on one thread, see one_thread)."""
     with one_thread():
@@ -85,5 +101,6 @@ def generate() -> dict[str, dict]:
                 "param_shapes": [list(p.shape) for p in model.parameters()],
                 "replay": {name: replays(a, False, settings) for name, settings in REPLAYS.items()},
             },
-            "ch7_6_lenet_exercises": {"modern": replays(a, True, MODERN, probes(a)), "probes": probes(a)},
+            "ch7_6_lenet_exercises": {"modern": replays(a, True, MODERN, probes(a)), "probes": probes(a),
+                                      "perturbed": perturbed(a, MODERN)},
         }
