@@ -261,7 +261,7 @@ PINNED = {
         'float64 steps': (1e-10, 0.0),
         'float64 final': (1e-10, 1e-12),
         'float32 steps': (1e-05, 0.0),
-        'float32 final': (1e-05, 1e-06),
+        'float32 final': (1e-06, 1e-07),
         'val correct': (0.0, 1),
         'band val_acc': 0.01,
         'band losses': 0.03,
