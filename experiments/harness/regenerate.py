@@ -5,6 +5,10 @@ Each section has one generator beside it, experiments/chN/chN_M_<name>_torch.py,
 (experiments/chN/<file name>.json). An ID is a section ("4.4"), a chapter ("ch4") or a generator's module name;
 none means every generator. A file whose data did not change keeps its date and bytes.
 
+A generator may also define generate_band(): PyTorch seed bands that take many minutes (7.6's LeNet trained for the
+book's 10 epochs, seed after seed). They run only when asked, `python -m experiments.reference 7.6 --band`, so that
+regenerating the quick files never spends that time unannounced.
+
 Needs torch 2.13.0 (CPU build), which `make references` installs.
 """
 
@@ -61,6 +65,8 @@ def select(ids: list[str], available: dict[str, str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m experiments.reference", description=__doc__.splitlines()[0])
     parser.add_argument("ids", nargs="*", help="sections (4.4), chapters (ch4) or generator modules (default: all)")
+    parser.add_argument("--band", action="store_true",
+                        help="also run the generators' generate_band() (seed bands: many minutes each)")
     args = parser.parse_args(argv)
     chosen = select(args.ids, generators())
     try:
@@ -74,14 +80,16 @@ def main(argv: list[str] | None = None) -> None:
         module = importlib.import_module(name)
         generator = Path(module.__file__).resolve().relative_to(ROOT).as_posix()
         start = time.perf_counter()
-        files = module.generate()
-        for file_name, data in files.items():
+        files = {file: (data, "") for file, data in module.generate().items()}
+        if args.band and hasattr(module, "generate_band"):
+            files |= {file: (data, " --band") for file, data in module.generate_band().items()}
+        for file_name, (data, flag) in files.items():
             meta = {
                 "torch_version": torch.__version__,
                 "numpy_version": np.__version__,
                 "python": platform.python_version(),
                 "machine": platform.machine(),
-                "command": f"python -m experiments.reference {section}",
+                "command": f"python -m experiments.reference {section}{flag}",
                 "generator": generator,
             }
             path = references.path_of(file_name)

@@ -191,3 +191,30 @@ def test_the_generators_are_one_per_section_and_chosen_by_section_or_chapter():
     assert regenerate.select([], available) == available
     with pytest.raises(SystemExit, match="unknown section"):
         regenerate.select(["9.9"], available)
+
+
+def test_seed_bands_are_generated_only_with_band_and_say_so_in_their_command(tmp_path, monkeypatch):
+    pytest.importorskip("torch")  # the generator's command line needs torch
+    import sys
+    import types
+
+    from experiments.harness import regenerate
+
+    calls = []
+    fake = types.ModuleType("fake_ch9_1_torch")
+    fake.__file__ = str(tmp_path / "fake_ch9_1_torch.py")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(regenerate, "ROOT", tmp_path)
+    fake.generate = lambda: calls.append("quick") or {"ch9_1_quick": {"x": 1}}
+    fake.generate_band = lambda: calls.append("band") or {"ch9_1_band": {"y": 2}}
+    monkeypatch.setitem(sys.modules, "fake_ch9_1_torch", fake)
+    monkeypatch.setattr(regenerate, "generators", lambda: {"9.1": "fake_ch9_1_torch"})
+    monkeypatch.setattr(references, "path_of", lambda name, directory=None: out / f"{name}.json")
+    regenerate.main(["9.1"])
+    assert calls == ["quick"] and sorted(p.name for p in out.iterdir()) == ["ch9_1_quick.json"]
+    regenerate.main(["9.1", "--band"])
+    assert calls == ["quick", "quick", "band"]
+    meta = {p.stem: json.loads(p.read_text())["meta"]["command"] for p in out.iterdir()}
+    assert meta == {"ch9_1_quick": "python -m experiments.reference 9.1",
+                    "ch9_1_band": "python -m experiments.reference 9.1 --band"}

@@ -227,6 +227,50 @@ PINNED = {
         'gradients': (1e-05, 1e-07),
         'intermediate gradients': (1e-05, 1e-08),
     },
+    # -- chapter 7 --
+    'ch7_2_conv_layer': {
+        'random corr2d': (1e-06, 1e-06),
+        'learning': (1e-05, 0.0),
+        'learning gradients': (1e-05, 1e-06),
+    },
+    'ch7_2_conv_layer_exercises': {
+    },
+    'ch7_3_padding_and_strides': {
+        'values': (1e-05, 1e-06),
+    },
+    'ch7_3_padding_and_strides_exercises': {
+        'mirror conv': (1e-05, 1e-06),
+        'ratios': (1e-12, 0.0),
+    },
+    'ch7_4_channels': {
+        '1x1': (1e-06, 1e-06),
+    },
+    'ch7_4_channels_exercises': {
+        'composed': (1e-05, 1e-05),
+        'ratios': (1e-12, 0.0),
+    },
+    'ch7_5_pooling': {
+        'avg values': (1e-06, 1e-07),
+        'avg gradients': (1e-06, 1e-07),
+    },
+    'ch7_5_pooling_exercises': {
+        'as convolution': (1e-06, 1e-06),
+        'relu max': (1e-06, 1e-06),
+    },
+    'ch7_6_lenet': {
+        'float64 steps': (1e-10, 0.0),
+        'float64 final': (1e-10, 1e-12),
+        'float32 steps': (1e-05, 0.0),
+        'float32 final': (1e-06, 1e-07),
+        'val correct': (0.0, 1),
+        'band val_acc': 0.01,
+        'band losses': 0.03,
+    },
+    'ch7_6_lenet_exercises': {
+        'float64': (1e-10, 1e-12),
+        'float32 steps': (1e-05, 0.0),
+        'activations': (1e-10, 1e-12),
+    },
 }
 
 EXPERIMENTS = {e.module.__name__.split(".")[-1]: e.module for e in discover()}
