@@ -112,8 +112,6 @@ def shapes(model: Any, input_shape: tuple[int, ...]) -> tuple[Any, Any]:
     return jax.eval_shape(lambda key: model.init(key, tuple(input_shape))[1:], jax.random.key(0))
 
 
-def _shape_and_dtype(leaf: Any) -> tuple[tuple[int, ...], np.dtype]:
-    return tuple(np.shape(leaf)), np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
 
 
 def load_state_dict(flat: dict[str, Any], params: Any, state: Any = None,
@@ -149,7 +147,7 @@ def load_state_dict(flat: dict[str, Any], params: Any, state: Any = None,
     by_name = {}
     for name, _, like in wanted:
         array = np.asarray(given[name])
-        shape, dtype = _shape_and_dtype(like)
+        shape, dtype = tuple(like.shape), np.dtype(like.dtype)  # an array or a jax.ShapeDtypeStruct
         if array.shape != shape:
             raise StateDictError(f"{source}'s {name!r} has shape {array.shape} but the model's is {shape}; "
                                  "is it the file of another model (or of the same one for other inputs)?")
@@ -170,7 +168,7 @@ def _map_named(node: Any, prefix: tuple[str, ...], fn: Any) -> Any:
     if isinstance(node, dict):
         layer = _is_layer_dict(node)
         return {key: _map_named(child, (*prefix, TORCH_NAMES[key] if layer else str(key)), fn)
-                for key, child in _items(node, layer)}
+                for key, child in node.items()}
     return fn(".".join(prefix), node)
 
 

@@ -57,9 +57,22 @@ def test_a_state_dict_loads_back_bit_for_bit_into_shapes_alone(trees):
         np.testing.assert_array_equal(a, b)
 
 
-def test_torchs_num_batches_tracked_is_ignored(trees):
+def test_torchs_num_batches_tracked_is_ignored_at_any_depth(trees):
     flat = state_dict.state_dict(*trees) | {"2.num_batches_tracked": np.array(7)}
     state_dict.load_state_dict(flat, *trees)
+    nested = {"net": trees[0]}, {"net": trees[1]}
+    flat = state_dict.state_dict(*nested) | {"net.2.num_batches_tracked": np.array(7)}
+    state_dict.load_state_dict(flat, *nested)
+    with pytest.raises(StateDictError, match="'net.2.tracked'"):  # only torch's buffer of that name is ignored
+        state_dict.load_state_dict(flat | {"net.2.tracked": np.array(7)}, *nested)
+
+
+def test_the_refusal_counts_the_other_missing_entries_and_names_the_state_dict(trees):
+    flat = {k: v for k, v in state_dict.state_dict(*trees).items() if not k.startswith("3.")}
+    with pytest.raises(StateDictError, match=r"^the state_dict has no entry '3.weight' that the model needs \(nor 1 more\)"):
+        state_dict.load_state_dict(flat, *trees)
+    with pytest.raises(StateDictError, match=r"entry '3.bias' that the model needs; it holds"):
+        state_dict.load_state_dict({k: v for k, v in state_dict.state_dict(*trees).items() if k != "3.bias"}, *trees)
 
 
 @pytest.mark.parametrize("change, message", [
