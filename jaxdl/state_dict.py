@@ -42,22 +42,22 @@ def _items(node: dict, layer: bool) -> list[tuple[Any, Any]]:
     return sorted(node.items(), key=lambda item: order.index(item[0])) if layer else list(node.items())
 
 
-def _walk(node: Any, prefix: tuple[str, ...], kind: str) -> Iterator[tuple[tuple[str, ...], str, Any]]:
-    """(path, kind, leaf) for each array of node, in the order torch would list them."""
+def _walk(node: Any, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, leaf) for each array of node, in the order torch would list them."""
     if node is None:
         return
     if isinstance(node, (tuple, list)):
         for i, child in enumerate(node):
-            yield from _walk(child, (*prefix, str(i)), kind)
+            yield from _walk(child, (*prefix, str(i)))
     elif isinstance(node, dict):
         layer = _is_layer_dict(node)
         for key, child in _items(node, layer):
-            yield from _walk(child, (*prefix, TORCH_NAMES[key] if layer else str(key)), kind)
+            yield from _walk(child, (*prefix, TORCH_NAMES[key] if layer else str(key)))
     else:
-        yield prefix, kind, node
+        yield prefix, node
 
 
-def _merged(params: Any, state: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str, Any]]:
+def _merged(params: Any, state: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Params and state walked side by side, so that a layer's buffers follow its own parameters."""
     same_shape = (isinstance(params, (tuple, list)) and isinstance(state, (tuple, list))
                   and len(params) == len(state))
@@ -68,29 +68,29 @@ def _merged(params: Any, state: Any, prefix: tuple[str, ...] = ()) -> Iterator[t
         for key in [*params, *(k for k in state if k not in params)]:
             yield from _merged(params.get(key), state.get(key), (*prefix, str(key)))
     else:
-        yield from _walk(params, prefix, "parameter")
-        yield from _walk(state, prefix, "state")
+        yield from _walk(params, prefix)
+        yield from _walk(state, prefix)
 
 
-def entries(params: Any, state: Any = None) -> list[tuple[str, str, Any]]:
-    """(name, "parameter" or "state", array) for every leaf, in torch's state_dict order.
+def entries(params: Any, state: Any = None) -> list[tuple[str, Any]]:
+    """(name, array) for every leaf of params and state, in torch's state_dict order.
 
     Raises:
         StateDictError: two leaves would share a name (a dict key that collides with a renamed leaf).
     """
     out, seen = [], set()
-    for path, kind, leaf in _merged(params, state):
+    for path, leaf in _merged(params, state):
         name = ".".join(path)
         if name in seen:
             raise StateDictError(f"two entries of the model are both named {name!r}; rename one of its dict keys")
         seen.add(name)
-        out.append((name, kind, leaf))
+        out.append((name, leaf))
     return out
 
 
 def named_parameters(params: Any) -> list[tuple[str, Any]]:
     """[(name, array)] in torch's `named_parameters()` order and naming, e.g. [("0.weight", W), ...]."""
-    return [(name, leaf) for name, _, leaf in entries(params)]
+    return entries(params)
 
 
 def state_dict(params: Any, state: Any = None) -> dict[str, np.ndarray]:
@@ -103,7 +103,7 @@ def state_dict(params: Any, state: Any = None) -> dict[str, np.ndarray]:
     Returns:
         An ordered dict name -> np.ndarray (a copy, on the host).
     """
-    return {name: np.asarray(leaf) for name, _, leaf in entries(params, state)}
+    return {name: np.asarray(leaf) for name, leaf in entries(params, state)}
 
 
 def shapes(model: Any, input_shape: tuple[int, ...]) -> tuple[Any, Any]:
@@ -133,7 +133,7 @@ def load_state_dict(flat: dict[str, Any], params: Any, state: Any = None,
     """
     wanted = entries(params, state)
     given = {k: v for k, v in flat.items() if k.rsplit(".", 1)[-1] not in IGNORED_TORCH_BUFFERS}
-    names = [name for name, _, _ in wanted]
+    names = [name for name, _ in wanted]
     missing = [n for n in names if n not in given]
     if missing:
         raise StateDictError(f"{source} has no entry {missing[0]!r} that the model needs"
@@ -145,7 +145,7 @@ def load_state_dict(flat: dict[str, Any], params: Any, state: Any = None,
         raise StateDictError(f"{source} holds {extra[0]!r}, which the model has no place for; is it the file of "
                              "another model?")
     by_name = {}
-    for name, _, like in wanted:
+    for name, like in wanted:
         array = np.asarray(given[name])
         shape, dtype = tuple(like.shape), np.dtype(like.dtype)  # an array or a jax.ShapeDtypeStruct
         if array.shape != shape:

@@ -137,3 +137,39 @@ def test_saving_writes_a_temporary_file_then_renames_it(trees, tmp_path, monkeyp
         state_dict.save(path, jax.tree.map(lambda a: a + 1, trees[0]), trees[1])
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["net.safetensors"]
+
+
+def test_nested_modules_keep_each_layers_buffers_after_its_parameters():
+    block = nn.serial(nn.linear(3, sigma=None), nn.batch_norm())
+    params, state = nn.init(block, jax.random.key(0), (2, 4))
+    names = list(state_dict.state_dict({"net": params, "head": {"W": jnp.zeros((1, 3)), "b": jnp.zeros(1)}},
+                                       {"net": state, "extra": {"mean": jnp.zeros(2)}}))
+    assert names == ["net.0.weight", "net.0.bias", "net.1.weight", "net.1.bias", "net.1.running_mean",
+                     "net.1.running_var", "head.weight", "head.bias", "extra.running_mean"]
+
+
+def test_two_leaves_of_one_name_are_refused():
+    with pytest.raises(StateDictError, match="two entries of the model are both named '0.weight'; rename"):
+        state_dict.state_dict({"0": {"weight": jnp.zeros(1)}}, ({"W": jnp.zeros(1)},))
+
+
+def test_the_missing_entry_message_lists_what_the_file_holds(trees):
+    flat = state_dict.state_dict(*trees)
+    with pytest.raises(StateDictError) as err:
+        state_dict.load_state_dict({}, *trees)
+    assert str(err.value) == ("the state_dict has no entry '0.weight' that the model needs (nor 7 more); it holds "
+                              "nothing")
+    with pytest.raises(StateDictError) as err:
+        state_dict.load_state_dict({k: v for k, v in flat.items() if k != "3.bias"}, *trees)
+    assert str(err.value) == ("the state_dict has no entry '3.bias' that the model needs; it holds 0.weight, 0.bias, "
+                              "2.weight, 2.bias, 2.running_mean, 2.running_var, ...")
+    flat = {k: v for k, v in flat.items() if k not in ("3.bias", "2.running_var")}
+    with pytest.raises(StateDictError) as err:
+        state_dict.load_state_dict(flat, *trees)
+    assert str(err.value).endswith("it holds 0.weight, 0.bias, 2.weight, 2.bias, 2.running_mean, 3.weight")
+
+
+def test_a_column_major_leaf_is_saved_as_its_values(tmp_path):
+    W = np.arange(6, dtype=np.float32).reshape(2, 3).T  # a transposed (Fortran-ordered) view
+    loaded, _ = state_dict.load(state_dict.save(tmp_path / "t.safetensors", {"W": W}), {"W": W})
+    np.testing.assert_array_equal(loaded["W"], W)
