@@ -297,6 +297,11 @@ def torch_state(stored: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {name: np.asarray(values, np.float32) for name, values in stored.items()}
 
 
+def in_torch_order(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A generator's record's state_dict in torch's order (the JSON file sorts keys; the names list keeps it)."""
+    return {name: record["state_dict"][name] for name in record["state_dict_names"]}
+
+
 def load_torch(model: nn.Layer, input_shape: Shape, stored: Mapping[str, Any]) -> Any:
     """The model's params holding a stored PyTorch state_dict, through jaxdl.state_dict.load_state_dict
     (names, shapes and dtypes checked against the model's, traced with eval_shape).
