@@ -30,19 +30,10 @@ def net() -> nn.Layer:
     return nn.serial(nn.linear(8, sigma=None), nn.relu(), nn.linear(1, sigma=None))
 
 
-def torch_name(path: tuple) -> str:
-    """A key path as torch names it: (SequenceKey(2), DictKey('W')) -> "2.weight"."""
-    parts = []
-    for key in path:
-        part = str(getattr(key, "idx", getattr(key, "key", key)))
-        parts.append(sd.TORCH_NAMES.get(part, part) if key is path[-1] else part)
-    return ".".join(parts)
-
-
 def key_paths(params: object) -> list[tuple[str, str, tuple[int, ...]]]:
     """(jax key path, its torch name, shape) for every leaf, in jax's flattening order."""
     flat, _ = jax.tree_util.tree_flatten_with_path(params)
-    return [(jax.tree_util.keystr(path), torch_name(path), tuple(np.shape(leaf))) for path, leaf in flat]
+    return [(jax.tree_util.keystr(path), modules.torch_name(path), tuple(np.shape(leaf))) for path, leaf in flat]
 
 
 def tied_params(stored: dict) -> dict[str, np.ndarray]:

@@ -314,6 +314,37 @@ def load_torch(model: nn.Layer, input_shape: Shape, stored: Mapping[str, Any]) -
     return params
 
 
+def torch_name(path: tuple) -> str:
+    """A jax key path as torch names the leaf: (SequenceKey(2), DictKey('W')) -> "2.weight"."""
+    parts = [str(getattr(key, "idx", getattr(key, "key", key))) for key in path]
+    if parts:
+        parts[-1] = sd.TORCH_NAMES.get(parts[-1], parts[-1])
+    return ".".join(parts)
+
+
+def initialise(params: Any, key: jax.Array, rule: Callable[[str], Any]) -> Any:
+    """d2l's ``net.apply(init_fn)`` as a function: each leaf whose torch name `rule` maps to an initialiser
+    (jax.nn.initializers' signature) is drawn anew, from its own key (fold_in of its position); a leaf for
+    which rule gives None is kept. ``rule = lambda name: init if name.startswith("0.") else None`` reaches
+    layer 0 only, as ``net[0].apply``.
+
+    Returns:
+        A new params tree of the same structure (the old one is unchanged).
+    """
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    new = []
+    for i, (path, leaf) in enumerate(flat):
+        init = rule(torch_name(path))
+        new.append(leaf if init is None else init(jax.random.fold_in(key, i), jnp.shape(leaf), jnp.result_type(leaf)))
+    return jax.tree_util.tree_unflatten(treedef, new)
+
+
+def my_init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
+    """d2l's my_init: U(-10, 10), then entries with |w| < 5 set to 0 (jax.nn.initializers' signature)."""
+    w = jax.random.uniform(key, shape, dtype, minval=-10.0, maxval=10.0)
+    return w * (jnp.abs(w) >= 5)
+
+
 def shapes_of(params: Any) -> list[tuple[str, list[int]]]:
     """[(torch name, shape)] of params, in named_parameters() order."""
     return [(name, list(np.shape(leaf))) for name, leaf in sd.named_parameters(params)]

@@ -29,3 +29,19 @@ def uniform_inputs(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     """torch.rand(shape) after torch.manual_seed(seed), as d2l draws its X (stored, so the experiment feeds the same)."""
     torch.manual_seed(seed)
     return torch.rand(shape).numpy()
+
+
+QUANTILE_LEVELS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999]
+
+
+def distribution(w: torch.Tensor) -> dict[str, Any]:
+    """A drawn weight's sample statistics (float64): size, mean, variance, fourth central moment, largest |w|,
+    smallest nonzero |w|, the fraction of exact zeros and the quantiles at QUANTILE_LEVELS."""
+    x = w.detach().double().flatten()
+    centred = x - x.mean()
+    nonzero = x[x != 0].abs()
+    return {"n": x.numel(), "mean": x.mean().item(), "var": (centred**2).mean().item(),
+            "m4": (centred**4).mean().item(), "max_abs": x.abs().max().item(),
+            "min_abs_nonzero": nonzero.min().item() if nonzero.numel() else 0.0,
+            "zero_fraction": (x == 0).double().mean().item(), "quantile_levels": QUANTILE_LEVELS,
+            "quantiles": torch.quantile(x, torch.tensor(QUANTILE_LEVELS, dtype=torch.float64)).numpy()}
