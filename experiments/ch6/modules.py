@@ -348,3 +348,36 @@ def my_init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array
 def shapes_of(params: Any) -> list[tuple[str, list[int]]]:
     """[(torch name, shape)] of params, in named_parameters() order."""
     return [(name, list(np.shape(leaf))) for name, leaf in sd.named_parameters(params)]
+
+
+# ----------------------------------------------------------------------------- 6.4: sizes given or varying
+
+
+def sized(lay: nn.Layer, in_features: int) -> nn.Layer:
+    """A layer told its input size, as nn.Linear(in_features, ...) is: init refuses inputs of another size
+    (naming the layer and both sizes) instead of inferring."""
+
+    def init(key: jax.Array | None, input_shape: Shape):
+        if not input_shape or input_shape[-1] != in_features:
+            raise nn.ShapeError(f"{lay.name} was given {in_features} input features but got inputs of shape "
+                                f"{tuple(input_shape)}")
+        return lay.init(key, input_shape)
+
+    return lay._replace(init=init)
+
+
+def shared_feature_net(hidden: int = 16, outputs: int = 10) -> nn.Layer:
+    """6.4 exercise 3: a net for inputs with any number of features, by tying: each feature x_i goes through the
+    same small layer relu(x_i w + c) (w, c of size hidden), the results are averaged over the features, then a
+    Linear(outputs). Its parameters do not depend on the number of features."""
+
+    def init_params(key: jax.Array, input_shape: Shape):
+        kw, kc = jax.random.split(key)
+        return {"w": jax.random.normal(kw, (hidden,)), "c": jax.random.normal(kc, (hidden,))}, None
+
+    def apply(params: dict, state: Any, X: jax.Array, *, train: bool = False, rng: Any = None):
+        H = jax.nn.relu(X[..., None] * params["w"] + params["c"])  # (n, features, hidden)
+        return H.mean(axis=-2), state
+
+    pool = nn.layer("SharedFeatures", init_params, apply)
+    return nn.serial(pool, nn.linear(outputs, sigma=None))
