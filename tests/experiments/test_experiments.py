@@ -27,6 +27,7 @@ OUTPUTS = {
     "5.3": ("computational_graph.png",),
     "5.4": ("sigmoid_gradient.png",), "5.4-exercises": ("condition_number.png", "equal_init_losses.png"),
     "5.7": ("first_fold.png", "replay_folds.png", "submission.csv"), "5.7-exercises": ("lr_sweep.png",),
+    "6.1": (), "6.1-exercises": (), "6.2": (), "6.2-exercises": (), "6.3": (), "6.3-exercises": (), "6.4": (), "6.4-exercises": (), "6.5": (), "6.5-exercises": (), "6.6": (), "6.6-exercises": (), "6.7": (), "6.7-exercises": (),
     "13.5": ("throughput.png",),
 }
 # These train on, or read all of, the real Fashion-MNIST: marked slow, still run by `make test` and CI.
