@@ -27,6 +27,7 @@ OUTPUTS = {
     "5.3": ("computational_graph.png",),
     "5.4": ("sigmoid_gradient.png",), "5.4-exercises": ("condition_number.png", "equal_init_losses.png"),
     "5.7": ("first_fold.png", "replay_folds.png", "submission.csv"), "5.7-exercises": ("lr_sweep.png",),
+    "6.1": (), "6.1-exercises": (), "6.2": (), "6.2-exercises": (), "6.3": (), "6.3-exercises": (), "6.4": (), "6.4-exercises": (), "6.5": (), "6.5-exercises": (), "6.6": (), "6.6-exercises": (), "6.7": (), "6.7-exercises": (),
     "7.2": (), "7.2-exercises": (), "7.3": (), "7.3-exercises": (), "7.4": (), "7.4-exercises": (), "7.5": (),
     "7.5-exercises": (), "7.6": (), "7.6-exercises": ("activations.png",),
     "13.5": ("throughput.png",),

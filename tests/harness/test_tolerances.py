@@ -227,6 +227,56 @@ PINNED = {
         'gradients': (1e-05, 1e-07),
         'intermediate gradients': (1e-05, 1e-08),
     },
+    # -- chapter 6 --
+    'ch6_1_model_construction': {
+        'forward': (1e-06, 1e-07),
+        'halved sum': (0.0, 2.5e-06),
+        'gradients': (1e-05, 1e-07),
+    },
+    'ch6_1_model_construction_exercises': {
+        'forward': (1e-06, 1e-07),
+    },
+    'ch6_2_parameters': {
+        'forward': (1e-06, 1e-07),
+        'gradients': (1e-05, 1e-07),
+    },
+    'ch6_2_parameters_exercises': {
+        'forward': (1e-06, 1e-07),
+        'replay steps': (0.0001, 0.0),
+        'replay params': (0.0, 1e-05),
+    },
+    'ch6_3_init_param': {
+        'sampling_z': 4.0,
+        'forward': (1e-06, 0.0),
+    },
+    'ch6_3_init_param_exercises': {
+        'sampling_z': 4.0,
+        'orthogonality': (0.0, 1e-05),
+        'sum of squares': (1e-05, 0.0),
+    },
+    'ch6_4_lazy_init': {
+    },
+    'ch6_4_lazy_init_exercises': {
+        'permutation': (1e-06, 1e-07),
+    },
+    'ch6_5_custom_layer': {
+        'forward': (1e-06, 1e-06),
+        'mean': (0.0, 1e-07),
+        'gradients': (1e-05, 1e-06),
+    },
+    'ch6_5_custom_layer_exercises': {
+        'forward': (1e-06, 1e-07),
+        'gradients': (1e-05, 1e-06),
+    },
+    'ch6_6_file_io': {
+        'logits': (1e-06, 1e-06),
+    },
+    'ch6_6_file_io_exercises': {
+    },
+    'ch6_7_gpus': {
+        'sum': (1e-05, 0.0),
+    },
+    'ch6_7_gpus_exercises': {
     # -- chapter 7 --
     'ch7_2_conv_layer': {
         'random corr2d': (1e-06, 1e-06),
