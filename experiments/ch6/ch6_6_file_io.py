@@ -1,6 +1,7 @@
 """d2l 6.6 File I/O, in formats a PyTorch user shares and without pickle: arrays, lists and dicts of arrays through
 .npy/.npz (allow_pickle=False) and safetensors, bit for bit; a model's parameters through jaxdl.state_dict; the
-d2l MLP PyTorch trained and saved with safetensors.torch.save_file, loaded into jaxdl and giving PyTorch's logits."""
+d2l MLP PyTorch trained and saved with safetensors.torch.save_file, loaded into jaxdl and giving PyTorch's logits;
+checkpoints written during training and a stopped run resumed to the uninterrupted run's bits."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import safetensors.numpy
 
 from experiments.ch6 import modules
 from experiments.harness import references
 from experiments.harness.result import Result, Tolerance, Tolerances, cli
-from jaxdl import nn
+from jaxdl import callbacks, losses, nn, training
 from jaxdl import state_dict as sd
+from jaxdl.checkpoints import Checkpoint
+from jaxdl.data import Dataset
 
 SECTION = "6.6"
 TITLE = "File I/O"
@@ -74,16 +78,85 @@ def refused(fn) -> str:
     return "no error"
 
 
-# ----------------------------------------------------------------------------- CHECKPOINTS AND RESUME
-# Reserved for the library engineer, after the merge: saving during training and resuming, as
-#     fitted = training.fit(..., callbacks=[Checkpoint(path)])     # the params (and optimizer state) every epoch
-#     fitted = training.fit(..., resume=path)                      # continues from the file
-# with a comparison row that a run interrupted and resumed equals the uninterrupted one. Not built here.
-# ----------------------------------------------------------------------------- end of the reserved spot
+# ----------------------------------------------------------------------------- checkpoints and resume
+
+
+class _StopAfter(callbacks.Callback):
+    """Stops a run after an epoch, as a killed process would (the checkpoint of that epoch is on disk)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, end: callbacks.EpochEnd) -> None:
+        if end.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def checkpoint_data(num_train: int = 200, num_val: int = 50) -> Dataset:
+    """A small classification problem for the MLP (20 features, 10 classes) drawn by NumPy."""
+    rng = np.random.default_rng(66)
+    X = rng.standard_normal((num_train + num_val, 20)).astype(np.float32)
+    y = (X[:, :10].argmax(axis=1)).astype(np.int32)
+    return Dataset(X[:num_train], y[:num_train], X[num_train:], y[num_train:])
+
+
+def train_mlp(params: Any, data: Dataset, *, epochs: int, **kw: Any) -> training.Fitted:
+    """The MLP trained with Adam (an optimizer with state, which the checkpoint must keep) on batches of 32."""
+    return training.fit(mlp(), losses.softmax_cross_entropy, params, data, optax.adam(1e-3), key=jax.random.key(6),
+                        epochs=epochs, batch_size=32, preprocess=lambda X: X, callbacks=kw.pop("callbacks", ()), **kw)
+
+
+def checkpoints_and_resume(result: Result, tmp: Path, epochs: int, stop: int) -> None:
+    """A run stopped after `stop` epochs and resumed from its checkpoint, against the run that never stopped."""
+    data = checkpoint_data()
+    params = nn.init(mlp(), jax.random.key(60), (1, 20))[0]
+    whole = train_mlp(params, data, epochs=epochs)
+    path = tmp / "mlp.ckpt"
+    try:
+        train_mlp(params, data, epochs=epochs, callbacks=[Checkpoint(path), _StopAfter(stop)])
+    except KeyboardInterrupt:
+        pass
+    arrays, meta = sd.read(path)
+    result.compare(f"the checkpoint after the stop: epoch {stop} of {epochs}", int(meta["epoch"]), stop)
+    resumed = train_mlp(params, data, epochs=epochs, resume=path)
+    result.compare("resumed run's parameters = the uninterrupted run's, bit for bit",
+                   all(same_bits(a, b) for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(whole.params))),
+                   True)
+    result.compare("resumed run's history = the uninterrupted run's (every step's loss, validation loss and accuracy)",
+                   [same_bits(getattr(resumed.history, f), getattr(whole.history, f))
+                    for f in ("train_loss", "val_loss", "val_metric")], [True] * 3)
+    other_key = refused(lambda: training.fit(mlp(), losses.softmax_cross_entropy, params, data, optax.adam(1e-3),
+                                             key=jax.random.key(7), epochs=epochs, batch_size=32,
+                                             preprocess=lambda X: X, callbacks=(), resume=path)).replace(str(path), path.name)
+    other_optimizer = refused(lambda: training.fit(mlp(), losses.softmax_cross_entropy, params, data, optax.sgd(0.1),
+                                                   key=jax.random.key(6), epochs=epochs, batch_size=32,
+                                                   preprocess=lambda X: X, callbacks=(), resume=path)).replace(str(path), path.name)
+    damaged = tmp / "damaged.ckpt"
+    damaged.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    truncated = refused(lambda: train_mlp(params, data, epochs=epochs, resume=damaged)).replace(str(damaged), damaged.name)
+    result.compare("a checkpoint of a run with another key: refused", other_key.split(" (")[0],
+                   "CheckpointError: mlp.ckpt was written by a run with other keys")
+    result.compare("a checkpoint of a run with another optimizer (SGD for Adam): refused",
+                   other_optimizer.startswith("CheckpointError: mlp.ckpt") and "another model or optimizer" in other_optimizer,
+                   True)
+    result.compare("a truncated checkpoint: refused", truncated.split(" (")[0],
+                   "CheckpointError: cannot resume: damaged.ckpt is not a readable safetensors file")
+    names = sorted(arrays)
+    result.text(
+        f"Checkpoints: `fit(..., callbacks=[Checkpoint(path)])` wrote one safetensors file after every epoch; "
+        f"the run was stopped after epoch {stop} of {epochs} (as a killed process would be) and "
+        f"`fit(..., resume=path)` went on from that file. The file holds {len(names)} arrays (the parameters, "
+        "Adam's moments and step count, the history so far: " + ", ".join(f"`{n}`" for n in names[:3]) + ", ...) "
+        "and, in its header, the epoch and what identifies the run (its key, epochs, batch size, data size). "
+        "Every epoch's minibatch order is drawn from the run's key and the epoch's number, so the resumed "
+        "epochs are the same computation on the same bits: the parameters and the history equal the "
+        "uninterrupted run's bit for bit. The file is written under a temporary name and renamed, so a run "
+        f"killed while writing leaves the previous checkpoint whole. Refused before any work: `{other_key}`; "
+        f"`{other_optimizer}`; `{truncated}`."
+    )
 
 
 def run(result: Result, fast: bool) -> None:
-    del fast
     ref = references.load(REFERENCE)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -119,6 +192,7 @@ def run(result: Result, fast: bool) -> None:
                        sorted(f"{k} {s}" for k, s in torch_ref["shapes"].items()))
         result.compare("the file jaxdl wrote: dtypes = torch's", sorted(f"{k} {v.dtype}" for k, v in saved.items()),
                        sorted(f"{k} {d}" for k, d in torch_ref["dtypes"].items()))
+        checkpoints_and_resume(result, tmp, epochs=3 if fast else 6, stop=1 if fast else 4)
 
     digest = hashlib.sha256(MLP_FILE.read_bytes()).hexdigest()
     result.compare(f"{MLP_FILE.name}: the file the reference describes (sha256)", digest, torch_ref["sha256"])
