@@ -5,8 +5,11 @@ are nn.Sequential's child names, a dict's keys are a module's attribute names (d
 ``{"net": ..., "linear": ...}``), and a layer's own leaves are renamed as torch names them (``W`` -> ``weight``,
 ``b`` -> ``bias``, BatchNorm's ``gamma``/``beta`` -> ``weight``/``bias`` and its state ``mean``/``var`` ->
 ``running_mean``/``running_var``). So the names and shapes of `state_dict(params, state)` are those of the
-same network's ``module.state_dict()``, in the same order (each module's parameters, then its buffers; a
-dict's entries in insertion order), and a PyTorch `state_dict` loads without renames or transposes.
+same network's ``module.state_dict()``, in the same order for `serial` models (each module's parameters,
+then its buffers), and a PyTorch `state_dict` loads without renames or transposes. A dict's entries are
+listed in the dict's order, which jax sorts by key whenever it rebuilds a tree (`jax.tree.map`, `jax.grad`,
+`shapes`): a ``{"net": ..., "linear": ...}`` module lists ``linear`` first where torch lists ``net``. Only the
+listing differs; names and loading do not depend on it.
 """
 
 from __future__ import annotations
