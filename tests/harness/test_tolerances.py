@@ -277,6 +277,7 @@ PINNED = {
         'sum': (1e-05, 0.0),
     },
     'ch6_7_gpus_exercises': {
+    },
     # -- chapter 7 --
     'ch7_2_conv_layer': {
         'random corr2d': (1e-06, 1e-06),
