@@ -32,6 +32,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Shape = tuple[int, ...]
 Params = Any
@@ -195,6 +196,265 @@ def linear(num_outputs: int, *, sigma: float | None = 0.01, W_init: Initializer 
         return X @ W.T + params["b"], state
 
     return layer(f"Linear({num_outputs})", init_params, apply)
+
+
+# ----------------------------------------------------------------------------- convolution and pooling
+#
+# Images are NCHW (batch, channels, height, width) and kernels OIHW (out channels, in channels / groups, height,
+# width) at the interface, PyTorch's layouts, so a torch.nn.Conv2d's weight loads without transposes. Padding is
+# always explicit pairs of lax.conv_general_dilated / lax.reduce_window (never 'SAME'), as PyTorch's is.
+
+
+Pair = tuple[int, int]
+
+
+def _pair(value: int | Sequence[int], what: str, layer_name: str, minimum: int) -> Pair:
+    """An int or a pair of ints (height, width) as a pair, each at least `minimum`; a ValueError naming the layer
+    otherwise."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        ok = len(pair) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{layer_name}: {what} must be an int or a pair of ints (height, width), got {value!r}")
+    pair = (int(pair[0]), int(pair[1]))
+    if min(pair) < minimum:
+        raise ValueError(f"{layer_name}: {what} must be at least {minimum}, got {value!r}")
+    return pair
+
+
+def output_size(size: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
+    """Length of a convolution's or pooling's output along one axis: floor((n + 2p - k) / s) + 1 (d2l 7.3).
+
+    Args:
+      size: the input's length n along the axis.
+      kernel: the window's length k.
+      padding: p, added on both sides.
+      stride: s, the window's step.
+
+    Returns:
+      The output's length; 0 or less when the window does not fit (the layers refuse that).
+    """
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_window(layer_name: str, input_shape: Shape, kernel: Pair, padding: Pair) -> None:
+    """Refuses inputs that are not NCHW or smaller than the kernel once padded."""
+    if len(input_shape) != 4:
+        raise ShapeError(f"{layer_name} takes images (N, C, H, W), got shape {tuple(input_shape)}; add the channel "
+                         "axis (X[:, None] for grey images) or the batch axis (X[None])")
+    padded = (input_shape[2] + 2 * padding[0], input_shape[3] + 2 * padding[1])
+    if padded[0] < kernel[0] or padded[1] < kernel[1]:
+        raise ShapeError(f"{layer_name}: the {kernel[0]} x {kernel[1]} window is larger than the input of shape "
+                         f"{tuple(input_shape)} padded to {padded[0]} x {padded[1]}; use a smaller kernel or more "
+                         "padding")
+
+
+# Below this many inputs per output entry (C / groups * kh * kw) conv2d_apply gathers the windows and runs one matrix
+# product (im2col); above it, XLA's convolution. Measured on 2 x86-64 cores (jax 0.10.2, docs/performance.md): a
+# training step of d2l's LeNet (batch 128; windows of 25 and 150 inputs) takes 21 ms by im2col and 71 ms by XLA's
+# convolution, whose backward pass is slow for such thin convolutions; a 64 -> 64 channel 3 x 3 convolution (576
+# inputs) takes 69 ms forward and backward by XLA and 197 ms by im2col.
+IM2COL_MAX_WINDOW = 256
+
+
+def im2col_conv(X: jax.Array, W: jax.Array, stride: Pair = (1, 1), padding: Pair = (0, 0)) -> jax.Array:
+    """The cross-correlation of NCHW images X with OIHW kernels W as one matrix product: the padded image in NHWC,
+    its kh * kw shifted (strided) views concatenated along the channels into (N * H' * W', kh * kw * C) windows,
+    times the kernels as a (kh * kw * C, O) matrix, back to NCHW. Gradients are the product's and the slices'.
+
+    Args:
+      X: images (N, C, H, W).
+      W: kernels (O, C, kh, kw) (no groups).
+      stride: (sh, sw).
+      padding: (ph, pw) zeros on both sides.
+
+    Returns:
+      (N, O, H', W'), as lax.conv_general_dilated gives it.
+    """
+    N, C, H, Wd = X.shape
+    O, _, kh, kw = W.shape
+    (sh, sw), (ph, pw) = stride, padding
+    Xp = jnp.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw))).transpose(0, 2, 3, 1)
+    Ho, Wo = output_size(H, kh, ph, sh), output_size(Wd, kw, pw, sw)
+    windows = jnp.concatenate([Xp[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :]
+                               for i in range(kh) for j in range(kw)], axis=3)
+    Y = windows.reshape(N * Ho * Wo, kh * kw * C) @ W.transpose(2, 3, 1, 0).reshape(kh * kw * C, O)
+    return Y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)
+
+
+def conv2d_apply(X: jax.Array, W: jax.Array, b: jax.Array | None = None, stride: Pair = (1, 1),
+                 padding: Pair = (0, 0), groups: int = 1, method: str = "auto") -> jax.Array:
+    """The cross-correlation of NCHW images X with OIHW kernels W (torch.nn.functional.conv2d), plus b per channel.
+
+    Args:
+      X: images (N, C, H, W).
+      W: kernels (O, C / groups, kh, kw).
+      b: biases (O,), or None.
+      stride: (sh, sw).
+      padding: (ph, pw) zeros added on both sides of each axis.
+      groups: C and O are cut into this many groups, group g of the outputs seeing group g of the inputs.
+      method: "xla" (lax.conv_general_dilated with explicit padding pairs), "im2col" (one matrix product, see
+        im2col_conv; groups = 1 only) or "auto": im2col for windows of at most IM2COL_MAX_WINDOW inputs without
+        groups, where it is faster on CPUs, XLA's convolution otherwise. Both give the same numbers up to float
+        rounding.
+
+    Returns:
+      (N, O, H', W') with H' = floor((H + 2 ph - kh) / sh) + 1 and likewise W'.
+    """
+    if method not in ("auto", "xla", "im2col"):
+        raise ValueError(f"conv2d_apply's method is 'auto', 'xla' or 'im2col', got {method!r}")
+    if method == "im2col" and groups != 1:
+        raise ValueError(f"im2col convolutions take groups=1, got groups={groups}; use method='xla'")
+    window = W.shape[1] * W.shape[2] * W.shape[3]
+    if method == "im2col" or (method == "auto" and groups == 1 and window <= IM2COL_MAX_WINDOW):
+        Y = im2col_conv(X, W, stride, padding)
+    else:
+        Y = jax.lax.conv_general_dilated(X, W, window_strides=stride, padding=[(p, p) for p in padding],
+                                         dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
+    return Y if b is None else Y + b.reshape(1, -1, 1, 1)
+
+
+def conv2d(out_channels: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
+           padding: int | Sequence[int] = 0, groups: int = 1, bias: bool = True, W_init: Initializer | None = None,
+           b_init: Initializer | None = None, method: str = "auto") -> Layer:
+    """A 2-D convolution (torch.nn.LazyConv2d): its input channels taken from the first input.
+
+    Args:
+      out_channels: O, the number of kernels.
+      kernel_size: kh = kw, or (kh, kw).
+      stride: s or (sh, sw), at least 1.
+      padding: p or (ph, pw) zeros on both sides, at least 0.
+      groups: cuts input and output channels into this many groups (both must be divisible by it).
+      bias: whether to add a bias per output channel.
+      W_init, b_init: initialisers (jax.nn.initializers' signature) of W (O, C / groups, kh, kw) and b (O,);
+        by default PyTorch's: kaiming_uniform with a = sqrt(5) for W, which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        and the same bound for b, fan_in = C / groups * kh * kw. The key is split in two, W's and b's.
+      method: how conv2d_apply computes it ("auto", "xla" or "im2col"; the same numbers up to rounding).
+
+    Returns:
+      A Layer with params {"W": (O, C / groups, kh, kw), "b": (O,)} ({"W"} alone without bias), no state.
+    """
+    if isinstance(out_channels, bool) or not isinstance(out_channels, (int, np.integer)) or out_channels < 1:
+        raise ValueError(f"conv2d needs a positive number of output channels, got {out_channels!r}")
+    name = f"Conv2d({out_channels}, kernel_size={kernel_size!r})"
+    kernel = _pair(kernel_size, "kernel_size", name, 1)
+    strides = _pair(stride, "stride", name, 1)
+    pads = _pair(padding, "padding", name, 0)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    if out_channels % groups:
+        raise ValueError(f"{name}: {out_channels} output channels cannot be cut into {groups} groups; make them a "
+                         f"multiple of {groups}")
+    if method not in ("auto", "xla", "im2col") or (method == "im2col" and groups != 1):
+        raise ValueError(f"{name}: method must be 'auto', 'xla' or 'im2col' (im2col without groups), got {method!r} "
+                         f"with groups={groups}")
+
+    def init_params(key: jax.Array, input_shape: Shape) -> tuple[Params, State]:
+        _check_window(name, input_shape, kernel, pads)
+        channels = input_shape[1]
+        if channels % groups:
+            raise ShapeError(f"{name}: inputs of shape {tuple(input_shape)} have {channels} channels, which cannot "
+                             f"be cut into {groups} groups")
+        fan_in = channels // groups * kernel[0] * kernel[1]
+        key_W, key_b = jax.random.split(key)
+        W = (W_init or torch_linear_uniform(fan_in))(key_W, (out_channels, channels // groups, *kernel), jnp.float32)
+        if not bias:
+            return {"W": W}, None
+        b = (b_init or torch_linear_uniform(fan_in))(key_b, (out_channels,), jnp.float32)
+        return {"W": W, "b": b}, None
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del train, rng
+        W = params["W"]
+        if X.ndim != 4 or X.shape[1] != W.shape[1] * groups:
+            raise ShapeError(f"{name} was made for {W.shape[1] * groups} input channels (kernels of shape "
+                             f"{tuple(W.shape)}) but got inputs of shape {tuple(X.shape)}; it takes (N, "
+                             f"{W.shape[1] * groups}, H, W)")
+        _check_window(name, X.shape, kernel, pads)
+        return conv2d_apply(X, W, params.get("b"), strides, pads, groups, method), state
+
+    return layer(name, init_params, apply)
+
+
+def _pool(kind: str, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None,
+          padding: int | Sequence[int]) -> Layer:
+    label = {"max": "MaxPool2d", "avg": "AvgPool2d"}[kind]
+    name = f"{label}({kernel_size!r})"
+    kernel = _pair(kernel_size, "kernel_size", name, 1)
+    strides = kernel if stride is None else _pair(stride, "stride", name, 1)
+    pads = _pair(padding, "padding", name, 0)
+    if pads[0] > kernel[0] // 2 or pads[1] > kernel[1] // 2:
+        raise ValueError(f"{name}: padding {padding!r} is more than half the {kernel[0]} x {kernel[1]} window (as "
+                         "PyTorch, a window must not lie wholly in the padding); use at most kernel_size // 2")
+    window, steps = (1, 1, *kernel), (1, 1, *strides)
+    widths = ((0, 0), (0, 0), (pads[0], pads[0]), (pads[1], pads[1]))
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del params, train, rng
+        _check_window(name, X.shape, kernel, pads)
+        if kind == "max":
+            return jax.lax.reduce_window(X, -jnp.inf, jax.lax.max, window, steps, widths), state
+        N, C, H, W = X.shape
+        if strides == kernel and pads == (0, 0) and H % kernel[0] == 0 and W % kernel[1] == 0:
+            # windows that tile the image: a reshape and a mean, whose gradient is a broadcast (a training step of
+            # LeNet is ~10% faster than through reduce_window's)
+            tiles = X.reshape(N, C, H // kernel[0], kernel[0], W // kernel[1], kernel[1])
+            return tiles.mean(axis=(3, 5)), state
+        total = jax.lax.reduce_window(X, 0.0, jax.lax.add, window, steps, widths)
+        return total / (kernel[0] * kernel[1]), state  # count_include_pad=True, PyTorch's default
+
+    def init_params(key: jax.Array | None, input_shape: Shape) -> tuple[Params, State]:
+        _check_window(name, input_shape, kernel, pads)
+        return (), None
+
+    return layer(name, init_params, apply, init_takes_key=False)
+
+
+def max_pool2d(kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0) -> Layer:
+    """Maximum over each window of NCHW images, channel by channel (torch.nn.MaxPool2d).
+
+    Args:
+      kernel_size: the window, k or (kh, kw).
+      stride: s or (sh, sw); None (PyTorch's default) steps by the window itself.
+      padding: p or (ph, pw) on both sides, padded with -inf (never chosen); at most half the window.
+
+    Returns:
+      A Layer without parameters. Its gradient goes, within a window, to one maximum, as XLA's select-and-scatter
+      picks it (d2l 7.5's experiment tests which one when several inputs tie).
+    """
+    return _pool("max", kernel_size, stride, padding)
+
+
+def avg_pool2d(kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0) -> Layer:
+    """Mean over each window of NCHW images, channel by channel (torch.nn.AvgPool2d).
+
+    Args:
+      kernel_size: the window, k or (kh, kw).
+      stride: s or (sh, sw); None (PyTorch's default) steps by the window itself.
+      padding: p or (ph, pw) zeros on both sides, counted in the mean (count_include_pad=True, PyTorch's
+        default); at most half the window.
+
+    Returns:
+      A Layer without parameters.
+    """
+    return _pool("avg", kernel_size, stride, padding)
+
+
+def global_avg_pool2d() -> Layer:
+    """The mean of each channel over the whole image, (N, C, H, W) -> (N, C, 1, 1): torch.nn.AdaptiveAvgPool2d((1, 1)),
+    which NiN, GoogLeNet and ResNet (d2l chapter 8) end with."""
+
+    def apply(params: Params, state: State, X: jax.Array, *, train: bool = False, rng: Any = None):
+        del params, train, rng
+        if X.ndim != 4:
+            raise ShapeError(f"GlobalAvgPool2d takes images (N, C, H, W), got shape {tuple(X.shape)}")
+        return X.mean(axis=(2, 3), keepdims=True), state
+
+    return layer("GlobalAvgPool2d", lambda key, shape: ((), None), apply, init_takes_key=False)
 
 
 # ----------------------------------------------------------------------------- dropout

@@ -127,3 +127,42 @@ def fold_draws(rng: np.random.Generator, num_inputs: int, num_rows: int, epochs:
     order of its training rows per epoch."""
     init = linear_init(rng, num_inputs)
     return init, epoch_orders(rng, num_rows, epochs)
+
+
+# ----------------------------------------------------------------------------- 7.2, 7.6: convolutions
+# Convolution kernels are drawn in PyTorch's (and jaxdl's) OIHW layout, dense weights as (out, in): both sides load
+# them as they are.
+
+
+def kernel_draw(seed: int, shape: Sequence[int] = (1, 1, 1, 2)) -> np.ndarray:
+    """7.2's initial kernel: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as nn.LazyConv2d draws it, fan_in = in * kh * kw."""
+    rng = np.random.default_rng(seed)
+    bound = 1 / np.sqrt(np.prod(shape[1:]))
+    return rng.uniform(-bound, bound, size=tuple(shape)).astype(np.float32)
+
+
+# d2l 7.6's LeNet on 1 x 28 x 28 images: (conv out channels, in channels, kernel) then (dense out, in).
+LENET_SHAPES: tuple[tuple[int, ...], ...] = ((6, 1, 5, 5), (16, 6, 5, 5), (120, 400), (84, 120), (10, 84))
+
+
+def lenet_init(rng: np.random.Generator, shapes: Sequence[Sequence[int]] = LENET_SHAPES) -> list[Layer]:
+    """d2l's init_cnn, layer by layer, W before b: W ~ Xavier uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out))
+    (fan = channels times the kernel's area), b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default, which
+    init_cnn leaves). W in PyTorch's layout (out, in[, kh, kw]), float32."""
+    layers = []
+    for shape in shapes:
+        receptive = int(np.prod(shape[2:]))
+        fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+        a = np.sqrt(6 / (fan_in + fan_out))
+        W = rng.uniform(-a, a, size=tuple(shape)).astype(np.float32)
+        bound = 1 / np.sqrt(fan_in)
+        layers.append((W, rng.uniform(-bound, bound, size=shape[0]).astype(np.float32)))
+    return layers
+
+
+def lenet_replay_draws(seed: int, num_train: int, epochs: int,
+                       shapes: Sequence[Sequence[int]] = LENET_SHAPES) -> tuple[list[Layer], list[np.ndarray]]:
+    """7.6's replay: LeNet's initial layers, then one order of the training rows per epoch."""
+    rng = np.random.default_rng(seed)
+    init = lenet_init(rng, shapes)
+    return init, epoch_orders(rng, num_train, epochs)
