@@ -27,10 +27,11 @@ OUTPUTS = {
     "5.3": ("computational_graph.png",),
     "5.4": ("sigmoid_gradient.png",), "5.4-exercises": ("condition_number.png", "equal_init_losses.png"),
     "5.7": ("first_fold.png", "replay_folds.png", "submission.csv"), "5.7-exercises": ("lr_sweep.png",),
+    "8.5": (),
     "13.5": ("throughput.png",),
 }
 # These train on, or read all of, the real Fashion-MNIST: marked slow, still run by `make test` and CI.
-READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises", "5.6", "5.6-exercises", "13.5"}
+READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises", "5.6", "5.6-exercises", "8.5", "13.5"}
 
 EXPERIMENTS = discover()
 
