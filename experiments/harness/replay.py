@@ -166,3 +166,30 @@ def lenet_replay_draws(seed: int, num_train: int, epochs: int,
     rng = np.random.default_rng(seed)
     init = lenet_init(rng, shapes)
     return init, epoch_orders(rng, num_train, epochs)
+
+
+# ----------------------------------------------------------------------------- 8.5: batch normalisation
+
+# d2l 8.5's BNLeNet on 1 x 28 x 28 images (its first convolution has no padding): the convolutions' and dense
+# layers' shapes in PyTorch's layout; the BatchNorm layers start at gamma = 1, beta = 0 on both sides (no draws).
+BN_LENET_SHAPES: tuple[tuple[int, ...], ...] = ((6, 1, 5, 5), (16, 6, 5, 5), (120, 256), (84, 120), (10, 84))
+
+
+def bn_lenet_replay_draws(seed: int, num_train: int, epochs: int) -> tuple[list[Layer], list[np.ndarray]]:
+    """8.5's replay: BNLeNet's initial weighted layers (d2l's init_cnn, as lenet_init), then one order per epoch."""
+    rng = np.random.default_rng(seed)
+    init = lenet_init(rng, BN_LENET_SHAPES)
+    return init, epoch_orders(rng, num_train, epochs)
+
+
+def batch_norm_draws(seed: int, shape: Sequence[int], steps: int) -> dict[str, Any]:
+    """8.5's batch-normalisation steps on their own, in this order: per step an input X ~ N(2, 3^2) of `shape`
+    (off centre, so the running statistics move) and an upstream gradient G ~ N(0, 1) of `shape` (the step's loss
+    is sum(Y * G)), then one evaluation input ~ N(2, 3^2). float32."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    X, G = [], []
+    for _ in range(steps):
+        X.append((2.0 + 3.0 * rng.standard_normal(shape)).astype(np.float32))
+        G.append(rng.standard_normal(shape).astype(np.float32))
+    return {"X": X, "G": G, "X_eval": (2.0 + 3.0 * rng.standard_normal(shape)).astype(np.float32)}

@@ -30,11 +30,12 @@ OUTPUTS = {
     "6.1": (), "6.1-exercises": (), "6.2": (), "6.2-exercises": (), "6.3": (), "6.3-exercises": (), "6.4": (), "6.4-exercises": (), "6.5": (), "6.5-exercises": (), "6.6": (), "6.6-exercises": (), "6.7": (), "6.7-exercises": (),
     "7.2": (), "7.2-exercises": (), "7.3": (), "7.3-exercises": (), "7.4": (), "7.4-exercises": (), "7.5": (),
     "7.5-exercises": (), "7.6": (), "7.6-exercises": ("activations.png",),
+    "8.5": (),
     "13.5": ("throughput.png",),
 }
 # These train on, or read all of, the real Fashion-MNIST: marked slow, still run by `make test` and CI.
 READS_FASHION_MNIST = {"4.2", "4.4", "4.4-exercises", "4.5", "5.2", "5.2-exercises", "5.6", "5.6-exercises", "7.6", "7.6-exercises",
-                       "13.5"}
+                       "8.5", "13.5"}
 
 EXPERIMENTS = discover()
 

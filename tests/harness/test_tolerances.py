@@ -98,6 +98,18 @@ PINNED = {
         'sweep_margin': 0.02,
         'raw_step_loss': (0.0001, 0.0),
     },
+    'ch8_5_batch_norm': {
+        'bn outputs': (1e-05, 1e-06),
+        'bn gradients': (1e-05, 1e-05),
+        'running stats': (1e-06, 1e-06),
+        'float64 steps': (1e-10, 0.0),
+        'float64 final': (1e-10, 1e-12),
+        'float32 steps': (1e-05, 0.0),
+        'float32 final': (1e-05, 1e-06),
+        'val correct': (0.0, 1),
+        'band val_acc': 0.01,
+        'band losses': 0.03,
+    },
     'ch13_5_multiple_devices': {
         'steps vs 1 device': (1e-05, 0.0),
         'final parameters vs 1 device': (1e-05, 1e-06),
