@@ -130,7 +130,8 @@ def run_torch(name: str, epochs: int, repeats: int) -> dict[str, Any]:
     for r in range(repeats):
         torch.manual_seed(r)
         if name.startswith("lenet"):
-            from experiments.ch7.lenet_torch import init_cnn, lenet
+            from experiments.ch7.lenet_torch import lenet
+            from experiments.harness.torch_d2l import init_cnn
 
             net = lenet()
             net(X[:1])

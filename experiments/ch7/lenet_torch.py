@@ -4,7 +4,6 @@ replay and its opt-in seed band) needs. A support module of the generators (it i
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from experiments.harness import torch_d2l
 from jaxdl.datasets import fashion_mnist
 
 BATCH_SIZE, LR, EPOCHS = 128, 0.1, 10
@@ -42,12 +42,6 @@ def lenet(modern: bool = False, num_classes: int = 10) -> nn.Sequential:
         nn.LazyLinear(num_classes))
 
 
-def init_cnn(module: nn.Module) -> None:
-    """d2l's init_cnn: Xavier-uniform weights of every Linear and Conv2d; biases keep PyTorch's default."""
-    if type(module) is nn.Linear or type(module) is nn.Conv2d:
-        nn.init.xavier_uniform_(module.weight)
-
-
 def weighted(net: nn.Sequential) -> list[nn.Module]:
     """The convolutions and dense layers, in order."""
     return [m for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -60,50 +54,11 @@ def loss_fn(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 
 def book_run(data: dict[str, torch.Tensor], seed: int, make_model: Callable[[], nn.Sequential] = lenet,
              epochs: int = EPOCHS, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """One run of d2l 7.6: torch.manual_seed(seed), LeNet(lr=0.1), model.apply_init([first training batch],
-    init_cnn), then d2l's Trainer: per epoch a shuffled training loader (SGD, lr 0.1) and the validation loader.
-
-    The random draws follow d2l's order: iterating the training loader once for apply_init's batch (its base seed
-    and its sampler's seed), the lazy layers' default init at that first forward, Xavier on the weights, then each
-    epoch's two loaders. The loaders run without d2l's 4 workers (a loader draws the same seeds either way).
-    on_epoch(record) is called after every epoch with the numbers so far (a progress file survives a stopped run).
-    """
-    torch.manual_seed(seed)
-    model = make_model()
-    train = torch.utils.data.TensorDataset(data["X_train"], data["y_train"])
-    val = torch.utils.data.TensorDataset(data["X_val"], data["y_val"])
-    train_loader = torch.utils.data.DataLoader(train, BATCH_SIZE, shuffle=True)
-    val_loader = torch.utils.data.DataLoader(val, BATCH_SIZE, shuffle=False)
-    first = next(iter(train_loader))[0]
-    model(first)
-    model.apply(init_cnn)
-    optim = torch.optim.SGD(model.parameters(), lr=LR)
-    record: dict[str, Any] = {"seed": seed, "config": config(epochs), "epoch_train_loss": [], "val_loss": [],
-                              "val_acc": [], "epoch_seconds": []}
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.train()
-        losses = []
-        for X, y in train_loader:
-            loss = loss_fn(model(X), y)
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            losses.append(loss.item())
-        model.eval()
-        total_loss, total_correct = 0.0, 0.0
-        with torch.no_grad():
-            for X, y in val_loader:
-                Y_hat = model(X)
-                total_loss += F.cross_entropy(Y_hat, y, reduction="sum").item()
-                total_correct += (Y_hat.argmax(axis=1) == y).sum().item()
-        record["epoch_train_loss"].append(float(np.mean(np.array(losses, np.float32), dtype=np.float64)))
-        record["val_loss"].append(total_loss / len(val))
-        record["val_acc"].append(total_correct / len(val))
-        record["epoch_seconds"].append(time.perf_counter() - start)
-        if on_epoch is not None:
-            on_epoch(record)
-    return record
+    """One run of d2l 7.6 (LeNet, lr 0.1, batch 128) through d2l's Trainer (torch_d2l.book_run); on_epoch(record)
+    is called after every epoch with the numbers so far (a progress file survives a stopped run)."""
+    record: dict[str, Any] = {"seed": seed, "config": config(epochs)}
+    return torch_d2l.book_run(make_model, data, seed, batch_size=BATCH_SIZE, lr=LR, epochs=epochs, record=record,
+                              on_epoch=on_epoch)[0]
 
 
 def config(epochs: int) -> dict[str, Any]:

@@ -4,13 +4,14 @@ generator (it imports torch), not an experiment."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from experiments.harness import torch_d2l
 
 BATCH_SIZE, LR, EPOCHS = 128, 0.1, 10
 STEP_LR = 0.1  # the SGD step of gamma and beta in the stand-alone batch-norm steps
@@ -148,46 +149,14 @@ def replay(images: np.ndarray, labels: np.ndarray, val_images: np.ndarray, val_l
     return out
 
 
-def init_cnn(module: nn.Module) -> None:
-    """d2l's init_cnn: Xavier-uniform weights of every Linear and Conv2d; biases keep PyTorch's default."""
-    if type(module) is nn.Linear or type(module) is nn.Conv2d:
-        nn.init.xavier_uniform_(module.weight)
-
-
 def book_run(data: dict[str, torch.Tensor], seed: int, epochs: int = EPOCHS) -> dict[str, Any]:
-    """One run of d2l 8.5's concise BNLeNet: torch.manual_seed(seed), apply_init([first training batch], init_cnn),
-    then d2l's Trainer (SGD lr 0.1, batch 128, shuffled training loader; validation in evaluation mode)."""
-    torch.manual_seed(seed)
-    model = bn_lenet()
-    train = torch.utils.data.TensorDataset(data["X_train"], data["y_train"])
-    val = torch.utils.data.TensorDataset(data["X_val"], data["y_val"])
-    train_loader = torch.utils.data.DataLoader(train, BATCH_SIZE, shuffle=True)
-    val_loader = torch.utils.data.DataLoader(val, BATCH_SIZE, shuffle=False)
-    model(next(iter(train_loader))[0])
-    model.apply(init_cnn)
-    optim = torch.optim.SGD(model.parameters(), lr=LR)
-    record: dict[str, Any] = {"seed": seed, "epoch_train_loss": [], "val_loss": [], "val_acc": [], "epoch_seconds": []}
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.train()
-        losses = []
-        for X, y in train_loader:
-            loss = F.cross_entropy(model(X), y)
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            losses.append(loss.item())
-        model.eval()
-        total_loss, total_correct = 0.0, 0.0
-        with torch.no_grad():
-            for X, y in val_loader:
-                Y_hat = model(X)
-                total_loss += F.cross_entropy(Y_hat, y, reduction="sum").item()
-                total_correct += (Y_hat.argmax(axis=1) == y).sum().item()
-        record["epoch_train_loss"].append(float(np.mean(np.array(losses, np.float32), dtype=np.float64)))
-        record["val_loss"].append(total_loss / len(val))
-        record["val_acc"].append(total_correct / len(val))
-        record["epoch_seconds"].append(time.perf_counter() - start)
+    """One run of d2l 8.5's concise BNLeNet (lr 0.1, batch 128) through d2l's Trainer (torch_d2l.book_run), with the
+    first BatchNorm layer's learned scale and shift."""
+
+    def progress(record: dict[str, Any]) -> None:
         print(f"seed {seed} epoch {len(record['val_acc'])}: val acc {record['val_acc'][-1]:.4f}", flush=True)
+
+    record, model = torch_d2l.book_run(bn_lenet, data, seed, batch_size=BATCH_SIZE, lr=LR, epochs=epochs,
+                                       record={"seed": seed}, on_epoch=progress)
     record["first_bn"] = {"gamma": model[1].weight.detach().numpy().copy(), "beta": model[1].bias.detach().numpy().copy()}
     return record
