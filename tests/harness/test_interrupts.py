@@ -58,6 +58,10 @@ def sigint_restored():
     import experiments
 
     handler = signal.getsignal(signal.SIGINT)
+    # the state a command line starts in: Python's own handler (an earlier test of the session may have left
+    # another one, and the command line takes SIGINT over only from Python's own)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    experiments._interrupts.clear()
     yield
     signal.signal(signal.SIGINT, handler)
     experiments._interrupts.clear()
