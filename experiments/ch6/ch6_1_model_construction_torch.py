@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from experiments.ch6.torch_support import grads, state_record
+from experiments.ch6.torch_support import NestMLP, grads, state_record
 from experiments.harness.torch_d2l import one_thread
 
 SEED, INPUT_SHAPE = 61, (2, 20)
@@ -53,16 +53,6 @@ class FixedHiddenMLP(nn.Module):
             X /= 2
             self.halvings += 1
         return X.sum()
-
-
-class NestMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(32), nn.ReLU())
-        self.linear = nn.LazyLinear(16)
-
-    def forward(self, X):
-        return self.linear(self.net(X))
 
 
 class Parallel(nn.Module):

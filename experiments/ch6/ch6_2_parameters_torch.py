@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from experiments.ch6.torch_support import grads, state_record
+from experiments.ch6.torch_support import NestMLP, grads, state_record
 from experiments.harness.torch_d2l import one_thread
 
 SEED = 62
@@ -47,16 +47,6 @@ def parameters() -> dict[str, Any]:
     record["after_write_output"] = net(X).detach().numpy().copy()
     out["tied"] = record
     return out
-
-
-class NestMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(32), nn.ReLU())
-        self.linear = nn.LazyLinear(16)
-
-    def forward(self, X):
-        return self.linear(self.net(X))
 
 
 def exercises() -> dict[str, Any]:

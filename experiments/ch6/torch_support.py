@@ -45,3 +45,15 @@ def distribution(w: torch.Tensor) -> dict[str, Any]:
             "min_abs_nonzero": nonzero.min().item() if nonzero.numel() else 0.0,
             "zero_fraction": (x == 0).double().mean().item(), "quantile_levels": QUANTILE_LEVELS,
             "quantiles": torch.quantile(x, torch.tensor(QUANTILE_LEVELS, dtype=torch.float64)).numpy()}
+
+
+class NestMLP(nn.Module):
+    """d2l 6.1's NestMLP (a Sequential and a Linear as attributes), which 6.1 and 6.2's exercises both build."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.LazyLinear(64), nn.ReLU(), nn.LazyLinear(32), nn.ReLU())
+        self.linear = nn.LazyLinear(16)
+
+    def forward(self, X):
+        return self.linear(self.net(X))
